@@ -1,2 +1,28 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+#![deny(clippy::float_cmp)]
+// Exact float comparisons are intended in tests (values that must be reproduced to the bit).
+#![cfg_attr(test, allow(clippy::float_cmp))]
+// `!(x > 0.0)` is how a check rejects NaN along with the values it names.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+mod activation;
+mod bulk;
+pub mod ensemble;
+mod error;
+mod layered;
+mod linalg;
+mod loss;
+mod propagate;
+mod septuple;
+#[cfg(feature = "proptest")]
+pub mod strategies;
+
+pub use activation::{Activation, Builtin};
+pub use bulk::{BulkSolution, BulkSolver, SampleReport, SolveStatus};
+pub use ensemble::StateSource;
+pub use error::CoreError;
+pub use layered::{Init, Layered};
+pub use loss::{Boundary, BoundaryLoss, BulkLoss, Loss, Potential};
+pub use propagate::{FixedPointOptions, FixedState};
+pub use septuple::{Feedforward, Parts, Role, Septuple};

@@ -1,0 +1,486 @@
+//! Loss functions H of the septuple: the boundary loss of Eqs. (2.10)/(2.11) and the bulk loss
+//! of Eqs. (3.1)/(3.4) with local objectives.
+
+use ndarray::{Array1, Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+use crate::activation::Activation;
+use crate::error::{check_finite, CoreError};
+use crate::septuple::Septuple;
+
+/// Boundary data x_d for a batch: the input data (S x n_in, columns in the order of
+/// [`Septuple::inputs`]) and, for a septuple with output neurons, the targets (S x n_out, in the
+/// order of [`Septuple::outputs`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Boundary<'a> {
+    /// Input data, P_in x_d.
+    pub inputs: ArrayView2<'a, f64>,
+    /// Desired outputs, P_out x_d (None for a septuple without output neurons).
+    pub targets: Option<ArrayView2<'a, f64>>,
+}
+
+impl<'a> Boundary<'a> {
+    /// Boundary data with inputs and targets.
+    pub fn new(inputs: ArrayView2<'a, f64>, targets: ArrayView2<'a, f64>) -> Self {
+        Boundary {
+            inputs,
+            targets: Some(targets),
+        }
+    }
+
+    /// Boundary data with inputs only (a septuple without output neurons, or forward use).
+    pub fn inputs_only(inputs: ArrayView2<'a, f64>) -> Self {
+        Boundary {
+            inputs,
+            targets: None,
+        }
+    }
+
+    /// The number of samples S.
+    pub fn n_samples(&self) -> usize {
+        self.inputs.nrows()
+    }
+
+    /// Check the data against a septuple: shapes, sample counts, finiteness; targets present
+    /// exactly when the septuple has output neurons.
+    pub fn check<A: Activation>(&self, net: &Septuple<A>) -> Result<(), CoreError> {
+        net.check_inputs(self.inputs)?;
+        let s = self.inputs.nrows();
+        match (self.targets, net.outputs().len()) {
+            (None, 0) => Ok(()),
+            (None, n_out) => Err(CoreError::shape("targets (absent)", &[0], &[s, n_out])),
+            (Some(t), n_out) => {
+                if t.dim() != (s, n_out) {
+                    return Err(CoreError::shape(
+                        "targets (one row per sample, one column per output neuron)",
+                        t.shape(),
+                        &[s, n_out],
+                    ));
+                }
+                check_finite("targets", t)
+            }
+        }
+    }
+
+    /// Write the boundary data into a batch of states (S x N): inputs and targets in place.
+    pub fn impose<A: Activation>(
+        &self,
+        net: &Septuple<A>,
+        states: &mut Array2<f64>,
+    ) -> Result<(), CoreError> {
+        self.check(net)?;
+        if states.dim() != (self.n_samples(), net.n_neurons()) {
+            return Err(CoreError::shape(
+                "state matrix",
+                states.shape(),
+                &[self.n_samples(), net.n_neurons()],
+            ));
+        }
+        for (k, &i) in net.inputs().iter().enumerate() {
+            states.column_mut(i).assign(&self.inputs.column(k));
+        }
+        if let Some(t) = self.targets {
+            for (k, &o) in net.outputs().iter().enumerate() {
+                states.column_mut(o).assign(&t.column(k));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A loss function H(x, b, w), the seventh element of the septuple: its value for each state of
+/// a batch and its gradient with respect to the state.
+pub trait Loss<A: Activation> {
+    /// H for each state of a batch (S x N): one value per sample.
+    fn values(
+        &self,
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<Array1<f64>, CoreError>;
+
+    /// dH/dx for each state of a batch: S x N.
+    fn gradients(
+        &self,
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<Array2<f64>, CoreError>;
+
+    /// The mean of H over the batch (S >= 1).
+    fn mean(
+        &self,
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<f64, CoreError> {
+        self.values(net, states, boundary)?
+            .mean()
+            .ok_or_else(|| CoreError::Empty {
+                what: "state matrix".into(),
+            })
+    }
+}
+
+fn check_batch<A: Activation>(
+    net: &Septuple<A>,
+    states: ArrayView2<'_, f64>,
+    boundary: &Boundary<'_>,
+) -> Result<(), CoreError> {
+    net.check_states(states)?;
+    boundary.check(net)?;
+    if states.nrows() != boundary.n_samples() {
+        return Err(CoreError::shape(
+            "state matrix",
+            states.shape(),
+            &[boundary.n_samples(), net.n_neurons()],
+        ));
+    }
+    Ok(())
+}
+
+/// The boundary loss H_d(x) = 1/2 (x - x_d)^T (P_in + P_out) (x - x_d) of Eq. (2.11): half the
+/// squared error on the input and output neurons. (Eq. (2.10) writes the same sum over the
+/// outputs without the factor 1/2; we keep the 1/2 of Eq. (2.11), whose gradient is the plain
+/// error; see docs/theory.md.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BoundaryLoss;
+
+impl BoundaryLoss {
+    fn errors<A: Activation>(
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Array2<f64> {
+        let mut e = Array2::zeros(states.raw_dim());
+        for (k, &i) in net.inputs().iter().enumerate() {
+            let mut col = e.column_mut(i);
+            col.assign(&states.column(i));
+            col -= &boundary.inputs.column(k);
+        }
+        if let Some(t) = boundary.targets {
+            for (k, &o) in net.outputs().iter().enumerate() {
+                let mut col = e.column_mut(o);
+                col.assign(&states.column(o));
+                col -= &t.column(k);
+            }
+        }
+        e
+    }
+}
+
+impl<A: Activation> Loss<A> for BoundaryLoss {
+    /// Eq. (2.11) for each sample.
+    fn values(
+        &self,
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<Array1<f64>, CoreError> {
+        check_batch(net, states, boundary)?;
+        let e = Self::errors(net, states, boundary);
+        Ok(e.rows().into_iter().map(|r| 0.5 * r.dot(&r)).collect())
+    }
+
+    /// The gradient of Eq. (2.11): (P_in + P_out)(x - x_d).
+    fn gradients(
+        &self,
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<Array2<f64>, CoreError> {
+        check_batch(net, states, boundary)?;
+        Ok(Self::errors(net, states, boundary))
+    }
+}
+
+/// The local-objective potential V(x) of Eq. (3.3) and the sentence after Eq. (3.4):
+/// V(x) = -(m/2) sum_i x_i^2 + sum_ij g_ij x_i x_j, summed over all neurons.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Potential {
+    /// The mass m of the "tachyonic" term -(m/2) x_i^2 (m > 0 rewards states near the bounds of
+    /// the activation's range).
+    pub mass: f64,
+    /// Optional pairwise couplings g (N x N) of the interaction term sum_ij g_ij x_i x_j.
+    pub couplings: Option<Array2<f64>>,
+}
+
+impl Potential {
+    /// No local objective: V = 0 (the bulk loss of Eq. 3.1).
+    pub fn none() -> Self {
+        Potential::default()
+    }
+
+    /// The mass term of Eq. (3.3) alone.
+    pub fn mass(m: f64) -> Self {
+        Potential {
+            mass: m,
+            couplings: None,
+        }
+    }
+
+    /// Check against a septuple of N neurons: m finite, g N x N and finite.
+    pub fn check(&self, n: usize) -> Result<(), CoreError> {
+        if !self.mass.is_finite() {
+            return Err(CoreError::Parameter {
+                name: "mass",
+                value: self.mass,
+                expected: "a finite mass m",
+            });
+        }
+        if let Some(g) = &self.couplings {
+            if g.dim() != (n, n) {
+                return Err(CoreError::shape("coupling matrix g", g.shape(), &[n, n]));
+            }
+            check_finite("coupling matrix g", g)?;
+        }
+        Ok(())
+    }
+
+    /// V(x) for each state of a batch (Eq. 3.3 with couplings).
+    pub fn values(&self, states: ArrayView2<'_, f64>) -> Array1<f64> {
+        let mut v: Array1<f64> = states
+            .rows()
+            .into_iter()
+            .map(|r| -0.5 * self.mass * r.dot(&r))
+            .collect();
+        if let Some(g) = &self.couplings {
+            let gx = states.dot(&g.t()); // row s: g x_s
+            for (vs, (xs, gxs)) in v.iter_mut().zip(states.rows().into_iter().zip(gx.rows())) {
+                *vs += xs.dot(&gxs);
+            }
+        }
+        v
+    }
+
+    /// dV/dx = -m x + (g + g^T) x for each state of a batch.
+    pub fn gradients(&self, states: ArrayView2<'_, f64>) -> Array2<f64> {
+        let mut grad = states.to_owned() * (-self.mass);
+        if let Some(g) = &self.couplings {
+            grad += &states.dot(&g.t());
+            grad += &states.dot(g);
+        }
+        grad
+    }
+}
+
+/// The bulk loss of Eqs. (3.1) and (3.4): half the squared error of the fixed-point equation
+/// (2.9) plus a local-objective potential V (Eq. 3.3),
+///
+/// H(x) = 1/2 sum_i r_i(x)^2 + V(x), with r_i = x_i - f_i((w x + b)_i) for every non-input
+/// neuron and r_i = x_i - (x_d)_i for every input neuron.
+///
+/// The input rows are the clamp of Eq. (2.7): the condition Eq. (2.8) makes the fixed-point
+/// residual of a feedforward network's inputs vanish, so the inputs contribute nothing on the
+/// constraint surface of Eq. (3.2) and the Jacobian of r is exactly I - f'w there (the operator
+/// inside G of Eq. 5.6). Eq. (3.4) writes the bias inside f as "p_j"; it is b_i (docs/theory.md).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BulkLoss {
+    /// The local objective V.
+    pub potential: Potential,
+}
+
+impl BulkLoss {
+    /// The bulk loss of Eq. (3.1): no local objective.
+    pub fn new() -> Self {
+        BulkLoss::default()
+    }
+
+    /// The bulk loss of Eq. (3.4) with mass m.
+    pub fn with_mass(m: f64) -> Self {
+        BulkLoss {
+            potential: Potential::mass(m),
+        }
+    }
+
+    /// The bulk loss with a general potential.
+    pub fn with_potential(potential: Potential) -> Self {
+        BulkLoss { potential }
+    }
+
+    /// The residuals r (S x N) and, for the driven neurons, f'(y) (S x R).
+    pub(crate) fn residuals<A: Activation>(
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+        want_derivatives: bool,
+    ) -> (Array2<f64>, Option<Array2<f64>>) {
+        let driven = net.driven();
+        let mut y = states.dot(&net.driven_weights_t());
+        y += &net.driven_bias();
+        let mut r = Array2::zeros(states.raw_dim());
+        for (k, &i) in net.inputs().iter().enumerate() {
+            let mut col = r.column_mut(i);
+            col.assign(&states.column(i));
+            col -= &boundary.inputs.column(k);
+        }
+        let acts = net.activations();
+        let mut fp = want_derivatives.then(|| Array2::zeros(y.raw_dim()));
+        for (s, ys) in y.rows().into_iter().enumerate() {
+            for (k, (&i, &yi)) in driven.iter().zip(ys).enumerate() {
+                r[[s, i]] = states[[s, i]] - acts[i].value(yi);
+                if let Some(fp) = fp.as_mut() {
+                    fp[[s, k]] = acts[i].derivative(yi);
+                }
+            }
+        }
+        (r, fp)
+    }
+}
+
+impl<A: Activation> Loss<A> for BulkLoss {
+    /// Eq. (3.4) (Eq. 3.1 when V = 0) for each sample.
+    fn values(
+        &self,
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<Array1<f64>, CoreError> {
+        check_batch(net, states, boundary)?;
+        self.potential.check(net.n_neurons())?;
+        let (r, _) = Self::residuals(net, states, boundary, false);
+        let mut h: Array1<f64> = r.rows().into_iter().map(|r| 0.5 * r.dot(&r)).collect();
+        h += &self.potential.values(states);
+        Ok(h)
+    }
+
+    /// dH/dx = (I - f'w)^T r + dV/dx, with the input rows of I - f'w replaced by the clamp
+    /// (identity rows), for each sample.
+    fn gradients(
+        &self,
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<Array2<f64>, CoreError> {
+        check_batch(net, states, boundary)?;
+        self.potential.check(net.n_neurons())?;
+        let (r, fp) = Self::residuals(net, states, boundary, true);
+        let mut fpr = fp.unwrap_or_else(|| unreachable!("derivatives were requested"));
+        for (mut row, rs) in fpr.rows_mut().into_iter().zip(r.rows()) {
+            for (v, &i) in row.iter_mut().zip(net.driven()) {
+                *v *= rs[i];
+            }
+        }
+        // (f'w)^T restricted to driven rows: (S x R) . (R x N)
+        let mut grad = r;
+        grad -= &fpr.dot(&net.driven_weights_t().t());
+        grad += &self.potential.gradients(states);
+        Ok(grad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Builtin, Init, Layered};
+    use approx::assert_abs_diff_eq;
+    use ndarray::array;
+
+    fn net() -> Septuple {
+        Layered::random(&[3, 4, 2], Builtin::Tanh, Init::TorchLinear, 5)
+            .unwrap()
+            .to_septuple()
+    }
+
+    fn fd_gradient(
+        loss: &dyn Loss<Builtin>,
+        net: &Septuple,
+        x: &Array2<f64>,
+        bd: &Boundary<'_>,
+    ) -> Array2<f64> {
+        let h = 1e-6;
+        let mut g = Array2::zeros(x.raw_dim());
+        for s in 0..x.nrows() {
+            for i in 0..x.ncols() {
+                let mut xp = x.clone();
+                xp[[s, i]] += h;
+                let mut xm = x.clone();
+                xm[[s, i]] -= h;
+                let vp = loss.values(net, xp.view(), bd).unwrap()[s];
+                let vm = loss.values(net, xm.view(), bd).unwrap()[s];
+                g[[s, i]] = (vp - vm) / (2.0 * h);
+            }
+        }
+        g
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let net = net();
+        let inputs = array![[0.2, -0.3, 0.9], [0.0, 0.5, -0.1]];
+        let targets = array![[1.0, -1.0], [-1.0, 1.0]];
+        let bd = Boundary::new(inputs.view(), targets.view());
+        let x = Array2::from_shape_fn((2, 9), |(s, i)| 0.8 * ((s * 9 + i) as f64 * 1.3).sin());
+        let mut g = Array2::from_shape_fn((9, 9), |(i, j)| ((i + 2 * j) as f64).cos() * 0.1);
+        g[[0, 0]] = 0.4;
+        let losses: Vec<Box<dyn Loss<Builtin>>> = vec![
+            Box::new(BoundaryLoss),
+            Box::new(BulkLoss::new()),
+            Box::new(BulkLoss::with_mass(0.3)),
+            Box::new(BulkLoss::with_potential(Potential {
+                mass: -0.2,
+                couplings: Some(g),
+            })),
+        ];
+        for loss in &losses {
+            let analytic = loss.gradients(&net, x.view(), &bd).unwrap();
+            let fd = fd_gradient(loss.as_ref(), &net, &x, &bd);
+            // Central differences with h = 1e-6 on O(1) smooth functions: truncation ~h^2 = 1e-12,
+            // rounding ~eps/h = 1e-10.
+            assert_abs_diff_eq!(analytic, fd, epsilon = 1e-8);
+        }
+    }
+
+    #[test]
+    fn boundary_loss_by_hand() {
+        let net = net();
+        let inputs = array![[0.2, -0.3, 0.9]];
+        let targets = array![[1.0, -1.0]];
+        let bd = Boundary::new(inputs.view(), targets.view());
+        let x = net.forward(inputs.view()).unwrap();
+        let h = BoundaryLoss.values(&net, x.view(), &bd).unwrap()[0];
+        let (o0, o1) = (x[[0, 7]], x[[0, 8]]);
+        let expected = 0.5 * ((o0 - 1.0).powi(2) + (o1 + 1.0).powi(2));
+        assert_abs_diff_eq!(h, expected, epsilon = 1e-15);
+    }
+
+    #[test]
+    fn bulk_loss_is_zero_at_forward_state_without_outputs() {
+        // A feedforward septuple with no output neurons and m = 0: the forward state solves
+        // Eq. (2.9) exactly, so every residual vanishes.
+        let lay = Layered::random(&[3, 4, 2], Builtin::Tanh, Init::TorchLinear, 9).unwrap();
+        let (w, b, acts, inputs, _) = lay.to_septuple().into_parts();
+        let net = Septuple::new(w, b, acts, inputs, vec![]).unwrap();
+        let inputs = array![[0.2, -0.3, 0.9], [1.0, 0.0, -1.0]];
+        let x = net.forward(inputs.view()).unwrap();
+        let h = BulkLoss::new()
+            .values(&net, x.view(), &Boundary::inputs_only(inputs.view()))
+            .unwrap();
+        assert_eq!(h, array![0.0, 0.0]);
+    }
+
+    #[test]
+    fn missing_or_misshapen_targets_are_errors() {
+        let net = net();
+        let inputs = array![[0.2, -0.3, 0.9]];
+        let x = net.forward(inputs.view()).unwrap();
+        let e = BoundaryLoss.values(&net, x.view(), &Boundary::inputs_only(inputs.view()));
+        assert!(matches!(e, Err(CoreError::Shape { .. })));
+        let t = array![[1.0, 2.0, 3.0]];
+        let e = BulkLoss::new().values(&net, x.view(), &Boundary::new(inputs.view(), t.view()));
+        assert!(matches!(e, Err(CoreError::Shape { .. })));
+        let t = array![[1.0, 2.0]];
+        let e = BulkLoss::with_potential(Potential {
+            mass: 0.0,
+            couplings: Some(Array2::zeros((2, 2))),
+        })
+        .values(&net, x.view(), &Boundary::new(inputs.view(), t.view()));
+        assert!(matches!(e, Err(CoreError::Shape { .. })));
+        let e = BulkLoss::with_mass(f64::NAN).values(
+            &net,
+            x.view(),
+            &Boundary::new(inputs.view(), t.view()),
+        );
+        assert!(matches!(e, Err(CoreError::Parameter { .. })));
+    }
+}
