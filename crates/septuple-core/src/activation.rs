@@ -11,6 +11,11 @@ pub trait Activation: Clone + Send + Sync + std::fmt::Debug {
     fn value(&self, y: f64) -> f64;
     /// The derivative f'(y), the diagonal entry of Eq. (5.4).
     fn derivative(&self, y: f64) -> f64;
+    /// The second derivative f''(y), if known. The bulk solver uses it for the exact Hessian
+    /// of the bulk loss; without it the solver falls back to the Gauss-Newton matrix.
+    fn second_derivative(&self, _y: f64) -> Option<f64> {
+        None
+    }
     /// The closed interval [lo, hi] that contains every value of f (the range the remark under
     /// Eq. (3.4) bounds states by). Unbounded sides are infinite.
     fn range(&self) -> (f64, f64) {
@@ -66,6 +71,20 @@ impl Activation for Builtin {
         }
     }
 
+    fn second_derivative(&self, y: f64) -> Option<f64> {
+        Some(match self {
+            Builtin::Tanh => {
+                let t = y.tanh();
+                -2.0 * t * (1.0 - t) * (1.0 + t)
+            }
+            Builtin::Relu | Builtin::Identity => 0.0,
+            Builtin::Logistic => {
+                let s = logistic(y);
+                s * (1.0 - s) * (1.0 - 2.0 * s)
+            }
+        })
+    }
+
     fn range(&self) -> (f64, f64) {
         match self {
             Builtin::Tanh => (-1.0, 1.0),
@@ -107,6 +126,10 @@ mod tests {
             for &y in &[-3.0, -0.7, -0.1, 0.3, 1.1, 4.0] {
                 let fd = (a.value(y + h) - a.value(y - h)) / (2.0 * h);
                 assert_relative_eq!(a.derivative(y), fd, epsilon = 1e-9);
+                let fd2 = (a.derivative(y + h) - a.derivative(y - h)) / (2.0 * h);
+                if a != Builtin::Relu || y.abs() > h {
+                    assert_relative_eq!(a.second_derivative(y).unwrap(), fd2, epsilon = 1e-9);
+                }
             }
         }
     }

@@ -89,8 +89,24 @@ pub struct BulkSolver {
     pub gradient_tolerance: f64,
     /// The most iterations per sample.
     pub max_iterations: usize,
-    /// The initial damping, relative to the largest diagonal entry of the Gauss-Newton matrix.
+    /// The initial damping, relative to the largest diagonal entry of the model Hessian.
     pub initial_damping: f64,
+    /// The curvature model of the damped steps.
+    pub model: CurvatureModel,
+}
+
+/// The curvature model of [`BulkSolver`]'s damped steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CurvatureModel {
+    /// J^T J + Hess V with J the bulk columns of I - f'w: Levenberg-Marquardt proper; converges
+    /// linearly when the residual at the minimum is not zero.
+    GaussNewton,
+    /// The exact Hessian, J^T J - sum_k r_k f''_k w_k w_k^T + Hess V, where every activation
+    /// provides f'' ([`Activation::second_derivative`]); otherwise Gauss-Newton. Damped the same
+    /// way; converges quadratically near a minimum.
+    #[default]
+    Newton,
 }
 
 impl Default for BulkSolver {
@@ -99,9 +115,13 @@ impl Default for BulkSolver {
             gradient_tolerance: 1e-10,
             max_iterations: 200,
             initial_damping: 1e-6,
+            model: CurvatureModel::Newton,
         }
     }
 }
+
+/// Consecutive steps that the rounding of H cannot judge, before the solve counts as stalled.
+const MAX_FLAT: usize = 20;
 
 /// Everything that is the same for every sample.
 struct Setup<'a, A> {
@@ -117,6 +137,8 @@ struct Setup<'a, A> {
     /// Box bounds of each bulk component.
     bounds: Vec<(f64, f64)>,
     mass: f64,
+    /// Whether to add the second-order term of the residuals (exact Hessian).
+    newton: bool,
     /// g_BB + g_BB^T, if there are couplings.
     g_bb: Option<Array2<f64>>,
 }
@@ -183,7 +205,7 @@ impl BulkSolver {
         }
         let mut x0 = start.to_owned();
         boundary.impose(net, &mut x0)?;
-        let setup = Setup::new(net, potential);
+        let setup = Setup::new(net, potential, self.model);
         for (j, &i) in setup.bulk.iter().enumerate() {
             let (lo, hi) = setup.bounds[j];
             x0.column_mut(i).mapv_inplace(|v| v.clamp(lo, hi));
@@ -262,6 +284,7 @@ impl BulkSolver {
         let mut phi = st.objective(&c, xd, h.as_ref(), &z);
         let (phi0, z0) = (phi, z.clone());
         let mut mu = f64::NAN;
+        let mut flat_steps = 0;
         let mut a = vec![0.0; nb * nb];
         let mut rhs = vec![0.0; nb];
         loop {
@@ -313,13 +336,13 @@ impl BulkSolver {
                     let (lo, hi) = st.bounds[j];
                     trial[j] = (z[j] + rhs[p]).clamp(lo, hi);
                 }
-                let phi_trial = st.objective(&c, xd, h.as_ref(), &trial);
-                // Near a minimum the decrease |g|^2/lambda falls below what rounding lets H
-                // resolve (~eps |H|); there the step is judged by the projected gradient.
-                let flat = phi_trial
-                    <= phi + 16.0 * f64::EPSILON * phi.abs().max(f64::MIN_POSITIVE)
-                    && st.projected_gradient(&c, xd, h.as_ref(), &trial) < pg;
-                if phi_trial < phi || flat {
+                let (phi_trial, size) = st.objective_with_size(&c, xd, h.as_ref(), &trial);
+                // Near a minimum the decrease ~|g|^2/lambda falls below what rounding lets H
+                // resolve (~eps times the size of its terms); such a step is taken when it does
+                // not raise H beyond rounding, at most MAX_FLAT times in a row.
+                let flat = phi_trial <= phi + 64.0 * f64::EPSILON * size;
+                if phi_trial < phi || (flat && flat_steps < MAX_FLAT) {
+                    flat_steps = if phi_trial < phi { 0 } else { flat_steps + 1 };
                     z = trial;
                     phi = phi_trial;
                     mu = (mu / 4.0).max(1e-14 * scale);
@@ -360,7 +383,7 @@ fn start_with_boundary<A: Activation>(
 }
 
 impl<'a, A: Activation> Setup<'a, A> {
-    fn new(net: &'a Septuple<A>, potential: &Potential) -> Self {
+    fn new(net: &'a Septuple<A>, potential: &Potential, model: CurvatureModel) -> Self {
         let bulk = net.bulk();
         let driven = net.driven();
         let mut pos = vec![None; net.n_neurons()];
@@ -378,7 +401,12 @@ impl<'a, A: Activation> Setup<'a, A> {
             })
         });
         debug_assert!(bulk.iter().all(|&i| net.roles()[i] == Role::Bulk));
+        let newton = model == CurvatureModel::Newton
+            && driven
+                .iter()
+                .all(|&i| net.activations()[i].second_derivative(0.0).is_some());
         Setup {
+            newton,
             net,
             bulk,
             driven,
@@ -415,6 +443,17 @@ impl<'a, A: Activation> Setup<'a, A> {
         h: Option<&Array1<f64>>,
         z: &Array1<f64>,
     ) -> f64 {
+        self.objective_with_size(c, xd, h, z).0
+    }
+
+    /// The objective and the sum of the magnitudes of its terms (the scale of its rounding).
+    fn objective_with_size(
+        &self,
+        c: &Array1<f64>,
+        xd: &[f64],
+        h: Option<&Array1<f64>>,
+        z: &Array1<f64>,
+    ) -> (f64, f64) {
         let y = self.preactivation(c, z);
         let acts = self.net.activations();
         let mut sum = 0.0;
@@ -422,32 +461,16 @@ impl<'a, A: Activation> Setup<'a, A> {
             let r = self.driven_value(k, xd, z) - acts[i].value(y[k]);
             sum += r * r;
         }
-        let mut v = -0.5 * self.mass * z.dot(z);
+        let mass = -0.5 * self.mass * z.dot(z);
+        let mut size = 0.5 * sum + mass.abs();
+        let mut v = mass;
         if let (Some(g), Some(h)) = (&self.g_bb, h) {
             // z^T g_BB z = 1/2 z^T (g_BB + g_BB^T) z
-            v += 0.5 * z.dot(&g.dot(z)) + z.dot(h);
+            let (quad, lin) = (0.5 * z.dot(&g.dot(z)), z.dot(h));
+            v += quad + lin;
+            size += quad.abs() + lin.abs();
         }
-        0.5 * sum + v
-    }
-
-    /// The largest component of the projected gradient at z.
-    fn projected_gradient(
-        &self,
-        c: &Array1<f64>,
-        xd: &[f64],
-        h: Option<&Array1<f64>>,
-        z: &Array1<f64>,
-    ) -> f64 {
-        let (grad, _) = self.gradient_and_gauss_newton(c, xd, h, z);
-        let mut pg = 0.0f64;
-        for (j, &g) in grad.iter().enumerate() {
-            let (lo, hi) = self.bounds[j];
-            let held = (z[j] <= lo && g > 0.0) || (z[j] >= hi && g < 0.0);
-            if !held {
-                pg = pg.max(g.abs());
-            }
-        }
-        pg
+        (0.5 * sum + v, size)
     }
 
     /// The gradient of the objective with respect to z and the Gauss-Newton matrix
@@ -476,6 +499,15 @@ impl<'a, A: Activation> Setup<'a, A> {
         }
         let mut grad = jac.t().dot(&r);
         let mut gn = jac.t().dot(&jac);
+        if self.newton {
+            // Second-order term of 1/2 |r|^2: sum_k r_k Hess r_k, Hess r_k = -f''(y_k) w_k w_k^T.
+            let mut scaled = self.w_db.clone();
+            for (k, &i) in self.driven.iter().enumerate() {
+                let f2 = acts[i].second_derivative(y[k]).unwrap_or(0.0);
+                scaled.row_mut(k).mapv_inplace(|v| v * r[k] * f2);
+            }
+            gn -= &scaled.t().dot(&self.w_db);
+        }
         grad.scaled_add(-self.mass, z);
         for j in 0..nb {
             gn[[j, j]] -= self.mass;

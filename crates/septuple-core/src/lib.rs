@@ -19,7 +19,7 @@ mod septuple;
 pub mod strategies;
 
 pub use activation::{Activation, Builtin};
-pub use bulk::{BulkSolution, BulkSolver, SampleReport, SolveStatus};
+pub use bulk::{BulkSolution, BulkSolver, CurvatureModel, SampleReport, SolveStatus};
 pub use ensemble::StateSource;
 pub use error::CoreError;
 pub use layered::{Init, Layered};
