@@ -713,7 +713,7 @@ mod tests {
         ));
         assert!(matches!(
             BulkSolver::default().solve(&net, &Potential::none(), &Boundary::inputs_only(x.view())),
-            Err(CoreError::Shape { .. })
+            Err(CoreError::MissingTargets { .. })
         ));
     }
 }

@@ -1,4 +1,4 @@
-//! Ensemble averages over a data set: the mean state <x> of Eq. (5.3) and the averaged bulk
+//! Ensemble averages over a data set: the mean state `<x>` of Eq. (5.3) and the averaged bulk
 //! loss U_0 of Eqs. (4.1)/(4.3).
 
 use ndarray::{Array1, Array2};
@@ -44,7 +44,7 @@ pub fn ensemble_states<A: Activation>(
     }
 }
 
-/// The mean state <x> of Eq. (5.3): the average of the forward fixed states (Eq. 2.9) of a
+/// The mean state `<x>` of Eq. (5.3): the average of the forward fixed states (Eq. 2.9) of a
 /// batch of inputs (S x n_in, S >= 1); the empirical ensemble stands for p(x).
 pub fn mean_state<A: Activation>(
     net: &Septuple<A>,
@@ -54,7 +54,7 @@ pub fn mean_state<A: Activation>(
     Septuple::<A>::mean_rows(&x, "input data")
 }
 
-/// The mean state <x> of Eq. (5.3) over the states of a [`StateSource`].
+/// The mean state `<x>` of Eq. (5.3) over the states of a [`StateSource`].
 pub fn mean_state_with<A: Activation>(
     net: &Septuple<A>,
     potential: &Potential,

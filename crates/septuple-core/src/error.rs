@@ -126,6 +126,14 @@ pub enum CoreError {
         /// The tolerance asked for.
         tolerance: f64,
     },
+    /// Targets are missing for a septuple with output neurons.
+    #[error("the septuple has {n_out} output neurons, but no targets were given; expected a {samples} x {n_out} target matrix")]
+    MissingTargets {
+        /// The number of output neurons.
+        n_out: usize,
+        /// The number of samples of the input data.
+        samples: usize,
+    },
     /// An empty data set was passed where at least one sample is needed.
     #[error("{what} has no samples; at least one is needed")]
     Empty {

@@ -136,6 +136,18 @@ impl<A: Activation> Layered<A> {
                 ),
             });
         }
+        for p in sizes.windows(2) {
+            // Refuse sizes whose matrices could not be addressed, rather than overflow.
+            if p[0]
+                .checked_mul(p[1])
+                .and_then(|k| k.checked_mul(std::mem::size_of::<f64>()))
+                .is_none_or(|bytes| bytes > isize::MAX as usize)
+            {
+                return Err(CoreError::Layers {
+                    reason: format!("a {} x {} weight matrix does not fit in memory", p[1], p[0]),
+                });
+            }
+        }
         if let Init::Normal { std } = init {
             if !(std.is_finite() && std >= 0.0) {
                 return Err(CoreError::Parameter {
@@ -272,7 +284,7 @@ impl<A: Activation> Layered<A> {
         Ok(x)
     }
 
-    /// The mean state <x> of Eq. (5.3) over the empirical ensemble of forward states of a batch
+    /// The mean state `<x>` of Eq. (5.3) over the empirical ensemble of forward states of a batch
     /// of inputs (S x n_0, S >= 1).
     pub fn mean_state(&self, inputs: ArrayView2<'_, f64>) -> Result<Array1<f64>, CoreError> {
         if inputs.nrows() == 0 {

@@ -48,7 +48,7 @@ impl<'a> Boundary<'a> {
         let s = self.inputs.nrows();
         match (self.targets, net.outputs().len()) {
             (None, 0) => Ok(()),
-            (None, n_out) => Err(CoreError::shape("targets (absent)", &[0], &[s, n_out])),
+            (None, n_out) => Err(CoreError::MissingTargets { n_out, samples: s }),
             (Some(t), n_out) => {
                 if t.dim() != (s, n_out) {
                     return Err(CoreError::shape(
@@ -465,7 +465,13 @@ mod tests {
         let inputs = array![[0.2, -0.3, 0.9]];
         let x = net.forward(inputs.view()).unwrap();
         let e = BoundaryLoss.values(&net, x.view(), &Boundary::inputs_only(inputs.view()));
-        assert!(matches!(e, Err(CoreError::Shape { .. })));
+        assert_eq!(
+            e,
+            Err(CoreError::MissingTargets {
+                n_out: 2,
+                samples: 1
+            })
+        );
         let t = array![[1.0, 2.0, 3.0]];
         let e = BulkLoss::new().values(&net, x.view(), &Boundary::new(inputs.view(), t.view()));
         assert!(matches!(e, Err(CoreError::Shape { .. })));

@@ -436,8 +436,9 @@ impl<A: Activation> Septuple<A> {
         if sizes.contains(&0) {
             return Err(fail("every layer needs at least one neuron".into()));
         }
-        let total: usize = sizes.iter().sum();
-        if total != n {
+        let total = sizes.iter().try_fold(0usize, |a, &s| a.checked_add(s));
+        if total != Some(n) {
+            let total = total.map_or("more than usize::MAX".to_string(), |t| t.to_string());
             return Err(fail(format!("the sizes add up to {total}, but N = {n}")));
         }
         let mut offsets = Vec::with_capacity(sizes.len() + 1);
@@ -495,7 +496,7 @@ impl<A: Activation> Septuple<A> {
         crate::Layered::from_layers(weights, biases, activations)
     }
 
-    /// Mean over samples of a batch of states (S x N): the average <x> of Eq. (5.3) over the
+    /// Mean over samples of a batch of states (S x N): the average `<x>` of Eq. (5.3) over the
     /// empirical ensemble the batch represents.
     pub(crate) fn mean_rows(states: &Array2<f64>, what: &str) -> Result<Array1<f64>, CoreError> {
         states.mean_axis(Axis(0)).ok_or_else(|| CoreError::Empty {
