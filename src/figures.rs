@@ -1,0 +1,373 @@
+//! SVG figures: line plots with markers and overlaid histograms, written with plotters' SVG
+//! backend (no system library, no font files).
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+/// Errors while drawing a figure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FigureError {
+    /// Nothing finite to draw.
+    #[error("figure '{title}' has no finite points to draw")]
+    Empty {
+        /// The figure's title.
+        title: String,
+    },
+    /// The drawing backend failed (for example the file could not be written).
+    #[error("figure '{title}' could not be drawn to {path}: {message}")]
+    Draw {
+        /// The figure's title.
+        title: String,
+        /// The target file.
+        path: String,
+        /// The backend's message.
+        message: String,
+    },
+}
+
+/// One curve of a [`LinePlot`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Curve {
+    /// The legend entry.
+    pub label: String,
+    /// The points, in drawing order.
+    pub points: Vec<(f64, f64)>,
+    /// Draw the points as dots instead of joining them.
+    pub dots: bool,
+}
+
+impl Curve {
+    /// A joined curve.
+    pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Curve {
+            label: label.into(),
+            points,
+            dots: false,
+        }
+    }
+
+    /// A curve drawn as dots.
+    pub fn dots(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Curve {
+            label: label.into(),
+            points,
+            dots: true,
+        }
+    }
+}
+
+/// A line plot: curves, optional marked points, axis labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinePlot {
+    /// The title.
+    pub title: String,
+    /// Label of the x axis.
+    pub x_label: String,
+    /// Label of the y axis.
+    pub y_label: String,
+    /// The curves.
+    pub curves: Vec<Curve>,
+    /// Marked points (e.g. stationary points), drawn as crosses with their label.
+    pub markers: Vec<(f64, f64, String)>,
+}
+
+/// Overlaid histograms over common bins, drawn as step outlines.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistogramPlot {
+    /// The title.
+    pub title: String,
+    /// Label of the x axis.
+    pub x_label: String,
+    /// The bin edges (ascending, at least two).
+    pub edges: Vec<f64>,
+    /// (legend entry, count per bin) for each histogram.
+    pub groups: Vec<(String, Vec<f64>)>,
+    /// Vertical marks (e.g. gap positions), with their label.
+    pub marks: Vec<(f64, String)>,
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+fn padded(lo: f64, hi: f64) -> (f64, f64) {
+    if hi > lo {
+        let p = 0.05 * (hi - lo);
+        (lo - p, hi + p)
+    } else {
+        let p = 0.5 * lo.abs().max(1.0);
+        (lo - p, hi + p)
+    }
+}
+
+fn bounds<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> Option<(f64, f64, f64, f64)> {
+    let mut b: Option<(f64, f64, f64, f64)> = None;
+    for &(x, y) in points {
+        if x.is_finite() && y.is_finite() {
+            b = Some(match b {
+                None => (x, x, y, y),
+                Some((a, c, d, e)) => (a.min(x), c.max(x), d.min(y), e.max(y)),
+            });
+        }
+    }
+    b
+}
+
+fn draw_err(title: &str, path: &Path, e: impl std::fmt::Display) -> FigureError {
+    FigureError::Draw {
+        title: title.to_string(),
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl LinePlot {
+    /// Write the plot as an SVG file (800 x 560 pixels). Non-finite points are skipped.
+    pub fn write_svg(&self, path: &Path) -> Result<(), FigureError> {
+        let marker_pts: Vec<(f64, f64)> = self.markers.iter().map(|m| (m.0, m.1)).collect();
+        let (x0, x1, y0, y1) = bounds(
+            self.curves
+                .iter()
+                .flat_map(|c| c.points.iter())
+                .chain(marker_pts.iter()),
+        )
+        .ok_or_else(|| FigureError::Empty {
+            title: self.title.clone(),
+        })?;
+        let (x0, x1) = padded(x0, x1);
+        let (y0, y1) = padded(y0, y1);
+        let err = |e: &dyn std::fmt::Display| draw_err(&self.title, path, e);
+        let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&self.title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (k, c) in self.curves.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            let pts: Vec<(f64, f64)> = c
+                .points
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
+            if c.dots {
+                chart
+                    .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| err(&e))?
+                    .label(c.label.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 3, color.filled()));
+            } else {
+                chart
+                    .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                    .map_err(|e| err(&e))?
+                    .label(c.label.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
+            }
+        }
+        for (x, y, label) in &self.markers {
+            if x.is_finite() && y.is_finite() {
+                chart
+                    .draw_series(std::iter::once(Cross::new(
+                        (*x, *y),
+                        6,
+                        BLACK.stroke_width(2),
+                    )))
+                    .map_err(|e| err(&e))?;
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        label.clone(),
+                        (*x, *y),
+                        ("sans-serif", 12),
+                    )))
+                    .map_err(|e| err(&e))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+        Ok(())
+    }
+}
+
+impl HistogramPlot {
+    /// Write the histograms as an SVG file (800 x 560 pixels).
+    pub fn write_svg(&self, path: &Path) -> Result<(), FigureError> {
+        let empty = || FigureError::Empty {
+            title: self.title.clone(),
+        };
+        if self.edges.len() < 2 || self.groups.is_empty() {
+            return Err(empty());
+        }
+        let x0 = self.edges[0];
+        let x1 = self.edges[self.edges.len() - 1];
+        let ymax = self
+            .groups
+            .iter()
+            .flat_map(|g| g.1.iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
+        if !(x1 > x0) {
+            return Err(empty());
+        }
+        let err = |e: &dyn std::fmt::Display| draw_err(&self.title, path, e);
+        let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&self.title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, 0.0..(ymax * 1.1).max(1.0))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc("count")
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (k, (label, counts)) in self.groups.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            let mut pts = vec![(x0, 0.0)];
+            for (i, &c) in counts.iter().enumerate().take(self.edges.len() - 1) {
+                pts.push((self.edges[i], c));
+                pts.push((self.edges[i + 1], c));
+            }
+            pts.push((x1, 0.0));
+            chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(label.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        for (x, label) in &self.marks {
+            if x.is_finite() {
+                let top = (ymax * 1.05).max(0.95);
+                chart
+                    .draw_series(LineSeries::new(
+                        vec![(*x, 0.0), (*x, top)],
+                        BLACK.stroke_width(1),
+                    ))
+                    .map_err(|e| err(&e))?;
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        label.clone(),
+                        (*x, top),
+                        ("sans-serif", 12),
+                    )))
+                    .map_err(|e| err(&e))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+        Ok(())
+    }
+}
+
+/// Counts of `values` in the bins `edges[i]..edges[i+1]` (the last bin closed); values outside
+/// are not counted.
+pub fn histogram(values: &[f64], edges: &[f64]) -> Vec<f64> {
+    let mut counts = vec![0.0; edges.len().saturating_sub(1)];
+    if counts.is_empty() {
+        return counts;
+    }
+    let last = edges[edges.len() - 1];
+    for &v in values {
+        if !(v >= edges[0] && v <= last) {
+            continue;
+        }
+        let last_bin = counts.len() - 1;
+        let i = edges.partition_point(|&e| e <= v).saturating_sub(1);
+        counts[i.min(last_bin)] += 1.0;
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_counts() {
+        let c = histogram(&[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, f64::NAN], &[0.0, 1.0, 2.0]);
+        assert_eq!(c, vec![2.0, 3.0]);
+    }
+
+    #[test]
+    fn svg_files_are_written_and_hold_their_labels() {
+        let dir = std::env::temp_dir().join(format!("septuple-fig-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("line.svg");
+        LinePlot {
+            title: "bulk loss".into(),
+            x_label: "ln epoch".into(),
+            y_label: "ln U".into(),
+            curves: vec![
+                Curve::line("U", vec![(0.0, 1.0), (1.0, 0.5), (2.0, f64::NAN)]),
+                Curve::dots("U_d", vec![(0.5, 0.7)]),
+            ],
+            markers: vec![(1.0, 0.5, "min".into())],
+        }
+        .write_svg(&p)
+        .unwrap();
+        let s = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            s.starts_with("<svg")
+                && s.contains("bulk loss")
+                && s.contains("ln U")
+                && s.contains("min")
+        );
+        let h = dir.join("hist.svg");
+        HistogramPlot {
+            title: "log lambda".into(),
+            x_label: "ln lambda".into(),
+            edges: vec![-1.0, 0.0, 1.0],
+            groups: vec![("epoch 10".into(), vec![1.0, 2.0])],
+            marks: vec![(-0.5, "gap".into())],
+        }
+        .write_svg(&h)
+        .unwrap();
+        assert!(std::fs::read_to_string(&h).unwrap().contains("epoch 10"));
+        let e = LinePlot {
+            title: "t".into(),
+            x_label: String::new(),
+            y_label: String::new(),
+            curves: vec![Curve::line("a", vec![(f64::NAN, 1.0)])],
+            markers: vec![],
+        }
+        .write_svg(&dir.join("e.svg"));
+        assert!(matches!(e, Err(FigureError::Empty { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
