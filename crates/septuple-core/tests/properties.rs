@@ -54,23 +54,29 @@ proptest! {
     /// Adding one connection that closes a cycle is always rejected as a cycle (Eq. 2.1),
     /// and the reported neurons do form a cycle.
     #[test]
-    fn validation_rejects_any_cycle(sep in feedforward_septuple(2..=12), pick in any::<prop::sample::Index>(), v in 0.1f64..2.0) {
+    fn validation_rejects_any_cycle(sep in feedforward_septuple(2..=12), pick in any::<prop::sample::Index>(), pick2 in any::<prop::sample::Index>(), v in 0.1f64..2.0) {
         let ff = sep.feedforward().unwrap();
         let n = sep.n_neurons();
-        // Any pair of neurons (a before b in topological order): add b -> a; if there is a path
-        // a -> ... -> b (or a == b) this closes a cycle. Choose the pair so that it does: a
-        // connection j -> i that exists, reversed, gives the 2-cycle i -> j -> i; with no
-        // connection at all, use a self-loop.
+        // Pick a neuron a and any neuron c reachable from it (c = a allowed: a self-loop);
+        // the added connection c -> a closes a cycle of any length the graph offers.
         let w = sep.weights();
-        let edges: Vec<(usize, usize)> = (0..n).flat_map(|i| (0..n).map(move |j| (i, j)))
-            .filter(|&(i, j)| w[[i, j]] != 0.0).collect();
-        let (into, from) = if edges.is_empty() {
-            let i = ff.order[pick.index(n)];
-            (i, i)
-        } else {
-            let (i, j) = edges[pick.index(edges.len())];
-            (j, i) // reverse j -> i into i -> j
-        };
+        let a = ff.order[pick.index(n)];
+        let mut reach = vec![a];
+        let mut seen = vec![false; n];
+        seen[a] = true;
+        let mut head = 0;
+        while head < reach.len() {
+            let j = reach[head];
+            head += 1;
+            for i in 0..n {
+                if w[[i, j]] != 0.0 && !seen[i] {
+                    seen[i] = true;
+                    reach.push(i);
+                }
+            }
+        }
+        let c = reach[pick2.index(reach.len())];
+        let (into, from) = (a, c);
         let (mut w, b, acts, inp, out) = sep.into_parts();
         w[[into, from]] = v;
         let cyclic = Septuple::new(w.clone(), b, acts, inp, out).unwrap();
