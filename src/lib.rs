@@ -1,4 +1,25 @@
-#![doc = include_str!("../README.md")]
+//! The statistical physics of learning, after V. Vanchurin's *Towards a theory of machine
+//! learning*: this crate re-exports the workspace's crates and holds what the experiments share
+//! (figures and statistics).
+//!
+//! | module | crate | what it holds |
+//! | --- | --- | --- |
+//! | [`core`] | `septuple-core` | the septuple, propagation, boundary and bulk losses, the bulk state solve |
+//! | [`spectral`] | `septuple-spectral` | the operator G of Eq. (5.6) and its spectrum |
+//! | [`thermo`] | `septuple-thermo` | partition function, free energy, entropy, the laws of learning |
+//! | [`train`] | `septuple-train` | SGD with observers and checkpoints |
+//! | [`io`] | `septuple-io` | MNIST IDX files and network weights |
+//! | [`figures`] | | SVG line plots and histograms |
+//! | [`stats`] | | least-squares lines and spreads over seeds |
+//!
+//! ```
+//! use septuple::core::{Builtin, Init, Layered};
+//! let deep = Layered::random(&[784, 40, 20, 10], Builtin::Tanh, Init::TorchLinear, 1)?;
+//! let shallow = Layered::random(&[784, 60, 10], Builtin::Tanh, Init::TorchLinear, 1)?;
+//! assert_eq!(deep.n_neurons(), 854);
+//! assert_eq!(shallow.n_neurons(), 854);
+//! # Ok::<(), septuple::core::CoreError>(())
+//! ```
 #![deny(missing_docs)]
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
