@@ -1,2 +1,29 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+#![deny(clippy::float_cmp)]
+// Exact float comparisons are intended in tests: loaded values must equal the saved ones.
+#![cfg_attr(test, allow(clippy::float_cmp))]
+
+mod error;
+mod idx;
+mod inflate;
+mod mnist;
+mod network;
+mod npy;
+mod safetensors;
+mod zip;
+
+pub use error::IoError;
+pub use idx::{parse_idx_images, parse_idx_labels, IdxImages};
+pub use mnist::{
+    one_hot, Mnist, Split, SplitSizes, CLASSES, EMBEDDED_IMAGES_GZ, EMBEDDED_LABELS_GZ,
+    PAPER_TRAIN_SAMPLES,
+};
+pub use network::{
+    infer_layered, layered_from_json, layered_from_npz, layered_from_safetensors,
+    layered_from_tensors, load_layered, load_layered_with, load_septuple, npz_bytes, parse_npz,
+    safetensors_bytes, save_json, save_npz, save_safetensors, septuple_from_json, write_atomic,
+    Activations, WeightFormat,
+};
+pub use npy::{parse_npy, write_npy};
+pub use safetensors::{parse_safetensors, write_safetensors};

@@ -1,0 +1,230 @@
+//! The error vocabulary of `septuple-io`.
+
+use std::path::PathBuf;
+
+use septuple_core::CoreError;
+use thiserror::Error;
+
+/// Everything that can go wrong when a data set or a network is read or written.
+///
+/// Every variant names the file part that was wrong, what was found and what was expected.
+/// Parsers return these for any input, however malformed; they never panic and never allocate
+/// more than the input can justify.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum IoError {
+    /// The operating system refused a read or a write.
+    #[error("cannot {action} {path}: {source}")]
+    File {
+        /// "read", "write", "list" or "rename".
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The input ends before a part its own header announces.
+    #[error("{what} is truncated: {needed} bytes needed, only {available} present")]
+    Truncated {
+        /// The part of the file that is cut short.
+        what: String,
+        /// Bytes the header announces (counted from the same origin as `available`).
+        needed: u64,
+        /// Bytes actually present.
+        available: u64,
+    },
+    /// The input continues after the last part its header announces.
+    #[error(
+        "{what} has {extra} bytes of trailing data after the {expected} announced by its header"
+    )]
+    TrailingData {
+        /// The part of the file that is too long.
+        what: String,
+        /// The announced length.
+        expected: u64,
+        /// Bytes beyond it.
+        extra: u64,
+    },
+    /// A magic number or signature does not match the format.
+    #[error("{what}: found magic {found}, expected {expected}")]
+    BadMagic {
+        /// The file or part whose magic is wrong.
+        what: String,
+        /// The bytes found, in hexadecimal.
+        found: String,
+        /// What the format requires.
+        expected: String,
+    },
+    /// A header is syntactically or semantically invalid.
+    #[error("{what}: invalid header: {reason}")]
+    Header {
+        /// The file or part whose header is wrong.
+        what: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+    /// A header claims more data than any input of this size could hold.
+    #[error("{what} claims {claimed} bytes, more than the {limit} bytes its input can hold")]
+    TooLarge {
+        /// The part whose claim is too large.
+        what: String,
+        /// The claimed size in bytes (saturated at u64::MAX when it overflows).
+        claimed: u64,
+        /// The largest size the input can justify.
+        limit: u64,
+    },
+    /// Compressed data is corrupt.
+    #[error("{what}: corrupt compressed data: {reason}")]
+    Decompress {
+        /// The stream that failed.
+        what: String,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// A feature of a format that this crate does not read.
+    #[error("{what}: {feature} is not supported")]
+    Unsupported {
+        /// The file or part.
+        what: String,
+        /// The feature, with what would be supported instead.
+        feature: String,
+    },
+    /// The numbers of images and labels differ.
+    #[error("{images} images but {labels} labels; expected one label per image")]
+    CountMismatch {
+        /// Images in the image file.
+        images: usize,
+        /// Labels in the label file.
+        labels: usize,
+    },
+    /// A label is not a digit 0-9 (or not below the number of classes asked for).
+    #[error("label {label} of sample {index} is out of range: expected 0..{classes}")]
+    LabelOutOfRange {
+        /// The sample index.
+        index: usize,
+        /// The label found.
+        label: u8,
+        /// The number of classes.
+        classes: usize,
+    },
+    /// A directory does not hold the IDX files it should.
+    #[error("{dir}: {reason}")]
+    MissingData {
+        /// The directory searched.
+        dir: PathBuf,
+        /// What was looked for and what was found.
+        reason: String,
+    },
+    /// A split asks for more samples than a data set has.
+    #[error("cannot take {requested} samples ({what}): the data set has {available}")]
+    NotEnoughSamples {
+        /// Which part of the split.
+        what: &'static str,
+        /// Samples requested.
+        requested: usize,
+        /// Samples available.
+        available: usize,
+    },
+    /// A tensor that a layered network needs is absent.
+    #[error("tensor {key:?} is missing; a layered network needs `<i>.weight` and `<i>.bias` for each Linear layer i")]
+    MissingTensor {
+        /// The key that was expected.
+        key: String,
+    },
+    /// A tensor key does not belong to a stack of Linear layers.
+    #[error("unexpected tensor {key:?}: {reason}")]
+    UnexpectedTensor {
+        /// The key found.
+        key: String,
+        /// Why it does not fit.
+        reason: String,
+    },
+    /// The layer indices of the keys do not step evenly from 0.
+    #[error("layer indices {indices:?} have a gap: expected 0, {stride}, {}, ... (an nn.Sequential whose Linear layers are evenly spaced)", 2 * stride)]
+    IndexGap {
+        /// The indices found, ascending.
+        indices: Vec<usize>,
+        /// The step between the first two.
+        stride: usize,
+    },
+    /// A tensor's shape does not fit the network.
+    #[error("tensor {key:?} has shape {got:?}, expected {expected}")]
+    TensorShape {
+        /// The tensor's key.
+        key: String,
+        /// Its shape.
+        got: Vec<usize>,
+        /// What would fit, in words.
+        expected: String,
+    },
+    /// A tensor holds NaN or an infinity.
+    #[error("tensor {key:?} holds the non-finite value {value} at flat index {index}; every weight must be finite")]
+    NonFinite {
+        /// The tensor's key.
+        key: String,
+        /// The flat (C order) index of the value.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+    /// The file's format cannot be told from its extension or its first bytes.
+    #[error("{path}: unknown network format; expected .safetensors, .npz or .json (by extension or by content)")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// JSON text is malformed or does not describe a network.
+    #[error("{what}: {source}")]
+    Json {
+        /// What was being read.
+        what: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The network itself is invalid (wrapped from septuple-core).
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl IoError {
+    pub(crate) fn truncated(what: impl Into<String>, needed: u64, available: u64) -> Self {
+        IoError::Truncated {
+            what: what.into(),
+            needed,
+            available,
+        }
+    }
+
+    pub(crate) fn header(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        IoError::Header {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(what: impl Into<String>, feature: impl Into<String>) -> Self {
+        IoError::Unsupported {
+            what: what.into(),
+            feature: feature.into(),
+        }
+    }
+
+    pub(crate) fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        IoError::File {
+            action: "read",
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Hexadecimal rendering of a few bytes, for messages.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut s = String::from("0x");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
