@@ -312,8 +312,10 @@ fn parse_json(bytes: &[u8]) -> Result<JsonNetwork, IoError> {
 }
 
 /// The layered form of a feedforward septuple whose layers are its levels (Eq. 2.1): layer k
-/// holds the neurons whose longest incoming path has k edges. Fails with a typed error for a
-/// septuple that is not layered this way (skip connections, inputs out of order, ...).
+/// holds the neurons whose longest incoming path of non-zero connections has k edges. Fails
+/// with a typed error for a septuple that is not layered this way (skip connections, inputs
+/// out of order, ...). A neuron whose incoming weights are all exactly zero sits at level 0, so
+/// a network with such a neuron cannot be recognised: keep those as a serialised [`Layered`].
 pub fn infer_layered<A: Activation + PartialEq>(net: &Septuple<A>) -> Result<Layered<A>, IoError> {
     let ff = net.feedforward()?;
     let mut sizes = vec![0usize; ff.depth.max(1)];

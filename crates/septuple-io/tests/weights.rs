@@ -210,3 +210,42 @@ fn septuples_that_are_not_layered_are_refused_as_layered() {
     assert_eq!(load_septuple(&file.0).unwrap(), sep);
     assert!(matches!(load_layered(&file.0), Err(IoError::Core(_))));
 }
+
+mod round_trips {
+    use super::*;
+    use proptest::prelude::*;
+    use septuple_io::{layered_from_json, septuple_from_json};
+
+    fn builtin() -> impl Strategy<Value = Builtin> {
+        prop_oneof![
+            Just(Builtin::Tanh),
+            Just(Builtin::Relu),
+            Just(Builtin::Logistic),
+            Just(Builtin::Identity),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Every layered network survives our writers and readers bit for bit: safetensors and
+        /// npz store f64 exactly, JSON prints floats that parse back to the same bits.
+        #[test]
+        fn any_network_round_trips(
+            sizes in proptest::collection::vec(1usize..9, 2..6),
+            seed in any::<u64>(),
+            std in 0.0f64..10.0,
+            act in builtin(),
+        ) {
+            let net = Layered::random(&sizes, act, Init::Normal { std }, seed).unwrap();
+            let keep = Activations::All(act);
+            prop_assert_eq!(&layered_from_safetensors(&safetensors_bytes(&net), &keep).unwrap(), &net);
+            prop_assert_eq!(&layered_from_npz(&npz_bytes(&net), &keep).unwrap(), &net);
+            let json = serde_json::to_vec(&net).unwrap();
+            prop_assert_eq!(&layered_from_json(&json, &Activations::default()).unwrap(), &net);
+            let sep = serde_json::to_vec(&net.to_septuple()).unwrap();
+            prop_assert_eq!(septuple_from_json(&sep).unwrap(), net.to_septuple());
+            prop_assert_eq!(&layered_from_json(&sep, &Activations::default()).unwrap(), &net);
+        }
+    }
+}
