@@ -142,7 +142,7 @@ fn check_finite(key: &str, t: &ArrayD<f64>) -> Result<(), IoError> {
 
 /// Build a layered network from named tensors with the keys of a PyTorch `state_dict` of an
 /// `nn.Sequential` of `Linear` layers and parameter-free activations: `<i>.weight` of shape
-/// [out, in] and `<i>.bias` of shape [out] for evenly spaced indices 0, s, 2s, ... (s = 2 for
+/// `[out, in]` and `<i>.bias` of shape `[out]` for evenly spaced indices 0, s, 2s, ... (s = 2 for
 /// `Linear, Tanh, Linear, Tanh, ...`), optionally behind one common prefix such as `net.`.
 ///
 /// Errors name the tensor at fault: a key that is not a Linear parameter, a missing weight or
