@@ -148,6 +148,24 @@ proptest! {
         }
     }
 
+    /// At the forward states with the outputs clamped to the targets, the bulk loss without
+    /// local objectives equals the boundary loss: every hidden residual vanishes and the output
+    /// residuals are the output errors. So the bulk loss says something beyond H_d only as the
+    /// minimum over the bulk, Eq. (4.1).
+    #[test]
+    fn forward_bulk_loss_is_the_boundary_loss(sep in feedforward_septuple(2..=12), phase in -3.0f64..3.0) {
+        let x = inputs(3, sep.inputs().len(), phase);
+        let t = targets(3, sep.outputs().len(), phase);
+        let bd = if sep.outputs().is_empty() { Boundary::inputs_only(x.view()) } else { Boundary::new(x.view(), t.view()) };
+        let fwd = sep.forward(x.view()).unwrap();
+        let mut clamped = fwd.clone();
+        bd.impose(&sep, &mut clamped).unwrap();
+        let u = BulkLoss::new().values(&sep, clamped.view(), &bd).unwrap();
+        let u_d = septuple_core::BoundaryLoss.values(&sep, fwd.view(), &bd).unwrap();
+        // The same squares summed in another order (and f(y) recomputed): rounding only.
+        assert_abs_diff_eq!(u, u_d, epsilon = 1e-13);
+    }
+
     /// JSON round trips are lossless for both forms.
     #[test]
     fn serde_round_trip_is_lossless(net in layered(1..=4, 1..=8)) {
