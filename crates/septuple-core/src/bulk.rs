@@ -43,7 +43,7 @@ pub struct SampleReport {
 }
 
 /// The solution of Eq. (3.2) for a batch.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BulkSolution {
     /// The states x-bar, one row per sample (S x N): boundary components equal to the data,
     /// bulk components minimising H.

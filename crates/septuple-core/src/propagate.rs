@@ -49,7 +49,7 @@ impl FixedPointOptions {
 }
 
 /// A batch of fixed states and how they were reached.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FixedState {
     /// The fixed states x-bar of Eq. (2.9), one row per sample (S x N).
     pub states: Array2<f64>,
