@@ -18,7 +18,7 @@ mod septuple;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 
-pub use activation::{Activation, Builtin};
+pub use activation::{tanh, Activation, Builtin};
 pub use bulk::{BulkSolution, BulkSolver, CurvatureModel, SampleReport, SolveStatus};
 pub use ensemble::StateSource;
 pub use error::CoreError;

@@ -1,0 +1,433 @@
+//! The general path: SGD on a feedforward [`Septuple`] whose weight graph is any directed
+//! acyclic graph, with a mask saying which connections learn. With [`Edges::Forward`] every
+//! connection allowed by a topological order learns (w strictly lower triangular in that
+//! order), so the hidden structure itself is trained, not only the weights of fixed layers.
+
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use septuple_core::{Activation, Boundary, BulkLoss, Loss, Septuple};
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+
+/// Which connections of a [`Dag`] learn.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Edges {
+    /// Only the connections present (non-zero) in the initial w.
+    Existing,
+    /// Every connection j -> i with j before i in the network's topological order, i not an
+    /// input (Eq. 2.2) and j not an output (Eq. 2.3): w strictly lower triangular in that order.
+    Forward,
+    /// An explicit N x N mask (true: w[i][j] learns). Together with the present connections it
+    /// must form a feedforward graph.
+    Mask(Array2<bool>),
+}
+
+/// A feedforward septuple together with the set of its connections that learn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    try_from = "DagData<A>",
+    bound(
+        serialize = "A: Serialize",
+        deserialize = "A: Activation + Deserialize<'de>"
+    )
+)]
+pub struct Dag<A> {
+    net: Septuple<A>,
+    trainable: Array2<bool>,
+    #[serde(skip)]
+    levels: Vec<Vec<usize>>,
+}
+
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "A: Activation + Deserialize<'de>"))]
+struct DagData<A> {
+    net: Septuple<A>,
+    trainable: Array2<bool>,
+}
+
+impl<A: Activation> TryFrom<DagData<A>> for Dag<A> {
+    type Error = TrainError;
+    fn try_from(d: DagData<A>) -> Result<Self, TrainError> {
+        Dag::new(d.net, Edges::Mask(d.trainable))
+    }
+}
+
+impl<A: Activation> Dag<A> {
+    /// Check that `net` is feedforward (Eqs. 2.1-2.3) and that the learning connections keep it
+    /// so, whatever values they take.
+    pub fn new(net: Septuple<A>, edges: Edges) -> Result<Self, TrainError> {
+        let ff = net.feedforward()?;
+        let n = net.n_neurons();
+        let w = net.weights();
+        let mut is_input = vec![false; n];
+        net.inputs().iter().for_each(|&i| is_input[i] = true);
+        let mut is_output = vec![false; n];
+        net.outputs().iter().for_each(|&o| is_output[o] = true);
+        let trainable = match edges {
+            Edges::Existing => w.mapv(|v| v != 0.0),
+            Edges::Forward => {
+                let mut pos = vec![0; n];
+                for (k, &i) in ff.order.iter().enumerate() {
+                    pos[i] = k;
+                }
+                Array2::from_shape_fn((n, n), |(i, j)| {
+                    pos[j] < pos[i] && !is_input[i] && !is_output[j]
+                })
+            }
+            Edges::Mask(m) => {
+                if m.dim() != (n, n) {
+                    return Err(TrainError::Network {
+                        reason: format!(
+                            "mask of shape {:?} for {n} neurons; expected ({n}, {n})",
+                            m.dim()
+                        ),
+                    });
+                }
+                m
+            }
+        };
+        // The union graph must be feedforward: no learning connection into an input or out of
+        // an output, and no cycle. Kahn's algorithm gives the levels.
+        for ((i, j), &t) in trainable.indexed_iter() {
+            if t && (is_input[i] || is_output[j] || i == j) {
+                return Err(TrainError::Network {
+                    reason: format!(
+                        "connection {j} -> {i} may learn but {}; expected none into inputs (Eq. 2.2), none out of outputs (Eq. 2.3) and no self-connection",
+                        if is_input[i] { "its target is an input" } else if is_output[j] { "its source is an output" } else { "it is a self-connection" }
+                    ),
+                });
+            }
+        }
+        let edge = |i: usize, j: usize| trainable[[i, j]] || w[[i, j]] != 0.0;
+        let mut indegree: Vec<usize> = (0..n)
+            .map(|i| (0..n).filter(|&j| edge(i, j)).count())
+            .collect();
+        let mut level = vec![0usize; n];
+        let mut queue: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+        let mut head = 0;
+        while head < queue.len() {
+            let j = queue[head];
+            head += 1;
+            for i in 0..n {
+                if edge(i, j) {
+                    level[i] = level[i].max(level[j] + 1);
+                    indegree[i] -= 1;
+                    if indegree[i] == 0 {
+                        queue.push(i);
+                    }
+                }
+            }
+        }
+        if queue.len() < n {
+            return Err(TrainError::Network {
+                reason: "the learning connections close a cycle; expected a directed acyclic graph (Eq. 2.1)".into(),
+            });
+        }
+        let depth = level.iter().copied().max().unwrap_or(0);
+        let mut levels = vec![Vec::new(); depth + 1];
+        for i in 0..n {
+            if !is_input[i] {
+                levels[level[i]].push(i);
+            }
+        }
+        levels.retain(|l| !l.is_empty());
+        Ok(Dag {
+            net,
+            trainable,
+            levels,
+        })
+    }
+
+    /// The septuple.
+    pub fn septuple(&self) -> &Septuple<A> {
+        &self.net
+    }
+
+    /// The learning connections (true: w[i][j] learns).
+    pub fn trainable(&self) -> &Array2<bool> {
+        &self.trainable
+    }
+
+    /// Number of learning weights.
+    pub fn n_trainable(&self) -> usize {
+        self.trainable.iter().filter(|&&t| t).count()
+    }
+
+    /// Fixed states (Eq. 2.9) of a batch, neuron levels in order (S x n_in -> S x N), with the
+    /// pre-activations y = w x + b (S x N; zero on inputs).
+    fn forward(&self, inputs: ArrayView2<'_, f64>) -> (Array2<f64>, Array2<f64>) {
+        let s = inputs.nrows();
+        let n = self.net.n_neurons();
+        let w = self.net.weights();
+        let b = self.net.bias();
+        let acts = self.net.activations();
+        let mut x = Array2::zeros((s, n));
+        let mut y = Array2::zeros((s, n));
+        for (k, &i) in self.net.inputs().iter().enumerate() {
+            x.column_mut(i).assign(&inputs.column(k));
+        }
+        for level in &self.levels {
+            let wl = w.select(Axis(0), level);
+            let yl = x.dot(&wl.t());
+            for (c, &i) in level.iter().enumerate() {
+                for r in 0..s {
+                    let v = yl[[r, c]] + b[i];
+                    y[[r, i]] = v;
+                    x[[r, i]] = acts[i].value(v);
+                }
+            }
+        }
+        (x, y)
+    }
+
+    /// Gradient of the mean boundary loss (Eq. 2.11) of a batch with respect to the learning
+    /// weights (zero elsewhere) and the biases of the non-input neurons: (dL/dw, dL/db, L).
+    pub fn boundary_gradients(
+        &self,
+        inputs: ArrayView2<'_, f64>,
+        targets: ArrayView2<'_, f64>,
+    ) -> Result<(Array2<f64>, Array1<f64>, f64), TrainError> {
+        Boundary::new(inputs, targets).check(&self.net)?;
+        let s = inputs.nrows();
+        let n = self.net.n_neurons();
+        let (x, y) = self.forward(inputs);
+        let acts = self.net.activations();
+        let w = self.net.weights();
+        let scale = 1.0 / s as f64;
+        // e = dL/dx, accumulated from the outputs backwards.
+        let mut e = Array2::zeros((s, n));
+        let mut loss = 0.0;
+        for (k, &o) in self.net.outputs().iter().enumerate() {
+            for r in 0..s {
+                let d = x[[r, o]] - targets[[r, k]];
+                loss += 0.5 * d * d;
+                e[[r, o]] = d * scale;
+            }
+        }
+        let mut g = Array2::zeros((s, n));
+        for level in self.levels.iter().rev() {
+            for &i in level {
+                for r in 0..s {
+                    g[[r, i]] = e[[r, i]] * acts[i].derivative_given_value(y[[r, i]], x[[r, i]]);
+                }
+            }
+            let gl = g.select(Axis(1), level);
+            let wl = w.select(Axis(0), level);
+            e += &gl.dot(&wl);
+        }
+        let mut dw = g.t().dot(&x);
+        dw.zip_mut_with(&self.trainable, |v, &t| {
+            if !t {
+                *v = 0.0;
+            }
+        });
+        let db = g.sum_axis(Axis(0));
+        Ok((dw, db, loss * scale))
+    }
+
+    /// Gradient of the mean bulk loss (Eq. 3.4) at given states (S x N; for the bulk-solved
+    /// states of Eq. (3.2) this is the gradient of U_0 of Eq. (4.1) on the batch, by the
+    /// envelope theorem): dH/dw_ij = -r_i f'(y_i) x_j for non-input i, masked.
+    pub fn bulk_gradients(
+        &self,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+        loss: &BulkLoss,
+    ) -> Result<(Array2<f64>, Array1<f64>, f64), TrainError> {
+        let value = loss.mean(&self.net, states, boundary)?;
+        let (g, _) = bulk_weighted_residuals(&self.net, states);
+        let mut dw = g.t().dot(&states);
+        dw.zip_mut_with(&self.trainable, |v, &t| {
+            if !t {
+                *v = 0.0;
+            }
+        });
+        Ok((dw, g.sum_axis(Axis(0)), value))
+    }
+
+    /// w -= eta dw, b -= eta db (non-input neurons only); keeps the septuple valid because the
+    /// gradient is zero off the learning connections.
+    pub(crate) fn apply(
+        &mut self,
+        dw: &Array2<f64>,
+        db: &Array1<f64>,
+        eta: f64,
+    ) -> Result<(), TrainError> {
+        let (mut w, mut b, acts, inputs, outputs) = self.net.clone().into_parts();
+        w.scaled_add(-eta, dw);
+        b.scaled_add(-eta, db);
+        if !(w.iter().all(|v| v.is_finite()) && b.iter().all(|v| v.is_finite())) {
+            return Err(TrainError::Diverged {
+                epoch: 0,
+                what: "a weight or bias".into(),
+            });
+        }
+        for &i in &inputs {
+            b[i] = self.net.bias()[i];
+        }
+        self.net = Septuple::new(w, b, acts, inputs, outputs)?;
+        Ok(())
+    }
+}
+
+/// G = -(x - f(y)) f'(y) / S for the non-input neurons (zero on inputs), S x N, and y.
+pub(crate) fn bulk_weighted_residuals<A: Activation>(
+    net: &Septuple<A>,
+    states: ArrayView2<'_, f64>,
+) -> (Array2<f64>, Array2<f64>) {
+    let s = states.nrows();
+    let mut y = states.dot(&net.weights().t());
+    y += &net.bias();
+    let mut g = Array2::zeros(states.raw_dim());
+    let acts = net.activations();
+    let scale = 1.0 / s.max(1) as f64;
+    for &i in net.driven() {
+        for r in 0..s {
+            let fy = acts[i].value(y[[r, i]]);
+            g[[r, i]] =
+                -(states[[r, i]] - fy) * acts[i].derivative_given_value(y[[r, i]], fy) * scale;
+        }
+    }
+    (g, y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+    use ndarray::array;
+    use septuple_core::{BoundaryLoss, Builtin, BulkSolver, Init, Layered, Potential};
+
+    fn tiny() -> Septuple<Builtin> {
+        // inputs 0, 1; hidden 2, 3 (3 fed by 2: not layered); output 4 fed by 1, 2, 3.
+        let w = array![
+            [0.0, 0.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0, 0.0],
+            [0.7, -0.4, 0.0, 0.0, 0.0],
+            [0.0, 0.5, 0.9, 0.0, 0.0],
+            [0.0, 0.3, -0.6, 0.8, 0.0],
+        ];
+        Septuple::with_activation(
+            w,
+            array![0.0, 0.0, 0.1, -0.2, 0.05],
+            Builtin::Tanh,
+            vec![0, 1],
+            vec![4],
+        )
+        .unwrap()
+    }
+
+    fn loss_at(net: &Septuple<Builtin>, x: &Array2<f64>, t: &Array2<f64>) -> f64 {
+        let states = net.forward(x.view()).unwrap();
+        BoundaryLoss
+            .mean(net, states.view(), &Boundary::new(x.view(), t.view()))
+            .unwrap()
+    }
+
+    fn perturbed(net: &Septuple<Builtin>, i: usize, j: Option<usize>, h: f64) -> Septuple<Builtin> {
+        let (mut w, mut b, a, inp, out) = net.clone().into_parts();
+        match j {
+            Some(j) => w[[i, j]] += h,
+            None => b[i] += h,
+        }
+        Septuple::new(w, b, a, inp, out).unwrap()
+    }
+
+    #[test]
+    fn boundary_gradients_match_finite_differences() {
+        // Central differences, h = 1e-6: error ~1e-10 on gradients of order 0.1 (see the
+        // layered test for the argument); 1e-7 absolute.
+        let net = tiny();
+        let dag = Dag::new(net.clone(), Edges::Forward).unwrap();
+        let x = array![[0.3, -0.8], [1.0, 0.2], [-0.5, 0.5]];
+        let t = array![[0.5], [-0.3], [0.1]];
+        let (dw, db, l) = dag.boundary_gradients(x.view(), t.view()).unwrap();
+        assert_relative_eq!(l, loss_at(&net, &x, &t), max_relative = 1e-14);
+        let h = 1e-6;
+        for i in 0..5 {
+            for j in 0..5 {
+                if dag.trainable()[[i, j]] {
+                    let fd = (loss_at(&perturbed(&net, i, Some(j), h), &x, &t)
+                        - loss_at(&perturbed(&net, i, Some(j), -h), &x, &t))
+                        / (2.0 * h);
+                    assert_relative_eq!(dw[[i, j]], fd, epsilon = 1e-7);
+                } else {
+                    assert_eq!(dw[[i, j]], 0.0);
+                }
+            }
+            if i >= 2 {
+                let fd = (loss_at(&perturbed(&net, i, None, h), &x, &t)
+                    - loss_at(&perturbed(&net, i, None, -h), &x, &t))
+                    / (2.0 * h);
+                assert_relative_eq!(db[i], fd, epsilon = 1e-7);
+            }
+        }
+        // Forward edges: 2<-0,1; 3<-0,1,2; 4<-1,2,3 plus 4<-0 (0 precedes 4, 4 an output, 0 not):
+        // every pair j before i with i not input and j not output.
+        assert_eq!(dag.n_trainable(), 2 + 3 + 4);
+    }
+
+    #[test]
+    fn forward_matches_core() {
+        let net = Layered::random(&[4, 3, 3, 2], Builtin::Tanh, Init::TorchLinear, 3)
+            .unwrap()
+            .to_septuple();
+        let dag = Dag::new(net.clone(), Edges::Existing).unwrap();
+        let x = Array2::from_shape_fn((5, 4), |(i, j)| ((i + 2 * j) as f64 * 0.3).sin());
+        let (states, _) = dag.forward(x.view());
+        let core = net.forward(x.view()).unwrap();
+        // Same sums over the same connections, in another grouping: a few ulps.
+        approx::assert_abs_diff_eq!(states, core, epsilon = 1e-14);
+    }
+
+    #[test]
+    fn rejects_masks_that_break_feedforward() {
+        let net = tiny();
+        let mut m = Array2::from_elem((5, 5), false);
+        m[[2, 3]] = true; // 3 -> 2 closes 2 -> 3 -> 2
+        assert!(Dag::new(net.clone(), Edges::Mask(m)).is_err());
+        let mut m = Array2::from_elem((5, 5), false);
+        m[[0, 2]] = true; // into an input
+        assert!(Dag::new(net.clone(), Edges::Mask(m)).is_err());
+        let mut m = Array2::from_elem((5, 5), false);
+        m[[3, 4]] = true; // out of an output
+        assert!(Dag::new(net.clone(), Edges::Mask(m)).is_err());
+        assert!(Dag::new(net, Edges::Mask(Array2::from_elem((4, 4), false))).is_err());
+    }
+
+    #[test]
+    fn bulk_gradients_are_the_gradient_of_the_solved_loss() {
+        // U_0(w) = mean_s min_bulk H: its derivative is the partial derivative at the solved
+        // states (envelope theorem). Central differences of U_0 re-solve at w +- h; the solve
+        // tolerance (gradient 1e-10) makes U_0 accurate to ~1e-20, so the FD error is the
+        // usual ~1e-10; 1e-7 absolute.
+        let net = Layered::random(&[3, 3, 2], Builtin::Tanh, Init::Normal { std: 0.9 }, 4)
+            .unwrap()
+            .to_septuple();
+        let x = array![[0.2, -0.4, 0.9], [0.7, 0.1, -0.3]];
+        let t = array![[0.4, -0.2], [-0.1, 0.3]];
+        let bd = Boundary::new(x.view(), t.view());
+        let loss = BulkLoss::with_mass(0.3);
+        let u0 = |n: &Septuple<Builtin>| {
+            let sol = BulkSolver::default()
+                .solve(n, &Potential::mass(0.3), &bd)
+                .unwrap();
+            assert!(sol.all_converged());
+            loss.mean(n, sol.states.view(), &bd).unwrap()
+        };
+        let dag = Dag::new(net.clone(), Edges::Existing).unwrap();
+        let sol = BulkSolver::default()
+            .solve(&net, &Potential::mass(0.3), &bd)
+            .unwrap();
+        let (dw, db, value) = dag.bulk_gradients(sol.states.view(), &bd, &loss).unwrap();
+        assert_relative_eq!(value, u0(&net), max_relative = 1e-12);
+        let h = 1e-6;
+        for (i, j) in [(3usize, 0usize), (4, 2), (6, 5), (5, 1)] {
+            let fd = (u0(&perturbed(&net, i, Some(j), h)) - u0(&perturbed(&net, i, Some(j), -h)))
+                / (2.0 * h);
+            assert_relative_eq!(dw[[i, j]], fd, epsilon = 1e-7);
+        }
+        let fd = (u0(&perturbed(&net, 6, None, h)) - u0(&perturbed(&net, 6, None, -h))) / (2.0 * h);
+        assert_relative_eq!(db[6], fd, epsilon = 1e-7);
+    }
+}

@@ -1,0 +1,211 @@
+//! What the trainer can train: the [`Trainable`] trait, implemented by [`Layered`] (the fast
+//! path) and [`Dag`] (any feedforward septuple).
+
+use ndarray::{s, Array2, ArrayView2, Axis};
+use septuple_core::{Activation, Boundary, BulkLoss, BulkSolver, Layered, Potential, Septuple};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::config::{Objective, Sgd};
+use crate::dag::{bulk_weighted_residuals, Dag};
+use crate::data::Dataset;
+use crate::error::TrainError;
+use crate::layered::LayeredWorkspace;
+
+/// A network SGD can train. Parameters may live in the workspace while an epoch runs; the
+/// trainer calls [`sync`](Trainable::sync) before anyone reads the model.
+pub trait Trainable: Clone + Serialize + DeserializeOwned + Send {
+    /// The activation of the neurons.
+    type Act: Activation;
+    /// Working memory for one training set.
+    type Workspace: Send;
+
+    /// Working memory for steps on `data` with the settings of `sgd`.
+    fn workspace(&self, data: &Dataset, sgd: &Sgd) -> Result<Self::Workspace, TrainError>;
+
+    /// One SGD step with learning rate `eta` on the samples `batch` of `data`; returns the mean
+    /// loss of the batch before the step.
+    fn step(
+        &mut self,
+        ws: &mut Self::Workspace,
+        data: &Dataset,
+        batch: &[usize],
+        eta: f64,
+        objective: Objective,
+    ) -> Result<f64, TrainError>;
+
+    /// Bring the model up to date with the workspace's parameters.
+    fn sync(&mut self, ws: &Self::Workspace);
+
+    /// Whether every parameter is finite.
+    fn is_finite(&self) -> bool;
+
+    /// The network as a septuple (for spectra, the bulk loss, saving).
+    fn to_septuple(&self) -> Septuple<Self::Act>;
+
+    /// The output states of a batch of inputs (S x n_in -> S x n_out).
+    fn outputs(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, TrainError>;
+}
+
+/// Gradient of the mean bulk loss (Eq. 3.4, mass `mass`) of a batch at its bulk-solved states
+/// (Eq. 3.2) with respect to each layer's parameters, by the envelope theorem: the solved states
+/// are stationary in the bulk, so dU_0/dW_l = dH/dW_l at fixed states.
+pub fn layered_bulk_gradients<A: Activation>(
+    net: &Layered<A>,
+    inputs: ArrayView2<'_, f64>,
+    targets: ArrayView2<'_, f64>,
+    mass: f64,
+) -> Result<crate::layered::LayerGradients, TrainError> {
+    let sep = net.to_septuple();
+    let boundary = Boundary::new(inputs, targets);
+    let potential = Potential::mass(mass);
+    let solution = BulkSolver::default().solve(&sep, &potential, &boundary)?;
+    let loss = septuple_core::Loss::mean(
+        &BulkLoss::with_potential(potential),
+        &sep,
+        solution.states.view(),
+        &boundary,
+    )?;
+    let (g, _) = bulk_weighted_residuals(&sep, solution.states.view());
+    let mut offsets = net.offsets();
+    offsets.push(net.n_neurons());
+    let mut weights = Vec::with_capacity(net.depth() - 1);
+    let mut biases = Vec::with_capacity(net.depth() - 1);
+    for l in 0..net.depth() - 1 {
+        let prev = solution.states.slice(s![.., offsets[l]..offsets[l + 1]]);
+        let gl = g.slice(s![.., offsets[l + 1]..offsets[l + 2]]);
+        weights.push(gl.t().dot(&prev));
+        biases.push(gl.sum_axis(Axis(0)));
+    }
+    Ok(crate::layered::LayerGradients {
+        weights,
+        biases,
+        loss,
+    })
+}
+
+impl<A> Trainable for Layered<A>
+where
+    A: Activation + Serialize + DeserializeOwned,
+{
+    type Act = A;
+    type Workspace = LayeredWorkspace;
+
+    fn workspace(&self, data: &Dataset, sgd: &Sgd) -> Result<LayeredWorkspace, TrainError> {
+        LayeredWorkspace::new(self, data, sgd.batch_size(data.len()))
+    }
+
+    fn step(
+        &mut self,
+        ws: &mut LayeredWorkspace,
+        data: &Dataset,
+        batch: &[usize],
+        eta: f64,
+        objective: Objective,
+    ) -> Result<f64, TrainError> {
+        match objective {
+            Objective::Boundary => ws.step(self.activations(), data, batch, eta),
+            Objective::Bulk { mass } => {
+                ws.store(self);
+                let x = data.inputs().select(Axis(0), batch);
+                let t = data.targets().select(Axis(0), batch);
+                let g = layered_bulk_gradients(self, x.view(), t.view(), mass)?;
+                for (w, gw) in self.weights_mut().iter_mut().zip(&g.weights) {
+                    w.scaled_add(-eta, gw);
+                }
+                for (b, gb) in self.biases_mut().iter_mut().zip(&g.biases) {
+                    b.scaled_add(-eta, gb);
+                }
+                ws.load(self);
+                Ok(g.loss)
+            }
+        }
+    }
+
+    fn sync(&mut self, ws: &LayeredWorkspace) {
+        ws.store(self);
+    }
+
+    fn is_finite(&self) -> bool {
+        self.weights()
+            .iter()
+            .all(|w| w.iter().all(|v| v.is_finite()))
+            && self
+                .biases()
+                .iter()
+                .all(|b| b.iter().all(|v| v.is_finite()))
+    }
+
+    fn to_septuple(&self) -> Septuple<A> {
+        Layered::to_septuple(self)
+    }
+
+    fn outputs(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, TrainError> {
+        Ok(self.predict(inputs)?)
+    }
+}
+
+impl<A> Trainable for Dag<A>
+where
+    A: Activation + Serialize + DeserializeOwned,
+{
+    type Act = A;
+    type Workspace = ();
+
+    fn workspace(&self, data: &Dataset, _sgd: &Sgd) -> Result<(), TrainError> {
+        data.check_widths(
+            self.septuple().inputs().len(),
+            self.septuple().outputs().len(),
+        )
+    }
+
+    fn step(
+        &mut self,
+        _ws: &mut (),
+        data: &Dataset,
+        batch: &[usize],
+        eta: f64,
+        objective: Objective,
+    ) -> Result<f64, TrainError> {
+        let x = data.inputs().select(Axis(0), batch);
+        let t = data.targets().select(Axis(0), batch);
+        let (dw, db, loss) = match objective {
+            Objective::Boundary => self.boundary_gradients(x.view(), t.view())?,
+            Objective::Bulk { mass } => {
+                let boundary = Boundary::new(x.view(), t.view());
+                let potential = Potential::mass(mass);
+                let solution =
+                    BulkSolver::default().solve(self.septuple(), &potential, &boundary)?;
+                self.bulk_gradients(
+                    solution.states.view(),
+                    &boundary,
+                    &BulkLoss::with_potential(potential),
+                )?
+            }
+        };
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch: 0,
+                what: "the batch loss".into(),
+            });
+        }
+        self.apply(&dw, &db, eta)?;
+        Ok(loss)
+    }
+
+    fn sync(&mut self, _ws: &()) {}
+
+    fn is_finite(&self) -> bool {
+        // A septuple's values are checked finite when it is built.
+        true
+    }
+
+    fn to_septuple(&self) -> Septuple<A> {
+        self.septuple().clone()
+    }
+
+    fn outputs(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, TrainError> {
+        let states = self.septuple().forward(inputs)?;
+        Ok(states.select(Axis(1), self.septuple().outputs()))
+    }
+}

@@ -1,0 +1,167 @@
+//! Observers: code called while training runs, with read access to the network and the data.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Sgd;
+use crate::data::Dataset;
+use crate::error::TrainError;
+
+/// What an observer sees. `epoch` counts completed epochs (0 before the first).
+#[derive(Debug)]
+pub struct Context<'a, M> {
+    /// Completed epochs.
+    pub epoch: usize,
+    /// The epoch the run (re)started from: 0 for a fresh run, the checkpoint's epoch on resume.
+    pub start_epoch: usize,
+    /// The model, up to date.
+    pub model: &'a M,
+    /// The training set.
+    pub train: &'a Dataset,
+    /// The test set, if any.
+    pub test: Option<&'a Dataset>,
+    /// The SGD settings.
+    pub sgd: &'a Sgd,
+    /// Mean batch loss of the last epoch (None before the first).
+    pub epoch_loss: Option<f64>,
+    /// Training wall time so far, including the time before a resume.
+    pub elapsed: Duration,
+}
+
+/// Called by the trainer; every method has a no-op default. An error stops training and is
+/// returned to the caller.
+pub trait Observer<M> {
+    /// Before the first epoch of this run (fresh or resumed: see `ctx.start_epoch`).
+    fn on_start(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        Ok(())
+    }
+    /// After every epoch. Keep it cheap.
+    fn on_epoch(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        Ok(())
+    }
+    /// After the epochs of the [`CheckpointSchedule`] (after `on_epoch`).
+    fn on_checkpoint(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        Ok(())
+    }
+    /// After the last epoch.
+    fn on_finish(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        Ok(())
+    }
+}
+
+/// A list of observers, itself an observer: each call goes to every member in order.
+pub struct Observers<'o, M> {
+    list: Vec<Box<dyn Observer<M> + 'o>>,
+}
+
+impl<M> Default for Observers<'_, M> {
+    fn default() -> Self {
+        Observers { list: Vec::new() }
+    }
+}
+
+impl<'o, M> Observers<'o, M> {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Append an observer.
+    pub fn with(mut self, observer: impl Observer<M> + 'o) -> Self {
+        self.list.push(Box::new(observer));
+        self
+    }
+
+    /// Append an observer.
+    pub fn push(&mut self, observer: impl Observer<M> + 'o) {
+        self.list.push(Box::new(observer));
+    }
+}
+
+impl<M> Observer<M> for Observers<'_, M> {
+    fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        self.list.iter_mut().try_for_each(|o| o.on_start(ctx))
+    }
+    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        self.list.iter_mut().try_for_each(|o| o.on_epoch(ctx))
+    }
+    fn on_checkpoint(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        self.list.iter_mut().try_for_each(|o| o.on_checkpoint(ctx))
+    }
+    fn on_finish(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        self.list.iter_mut().try_for_each(|o| o.on_finish(ctx))
+    }
+}
+
+impl<M, O: Observer<M> + ?Sized> Observer<M> for &mut O {
+    fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        (**self).on_start(ctx)
+    }
+    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        (**self).on_epoch(ctx)
+    }
+    fn on_checkpoint(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        (**self).on_checkpoint(ctx)
+    }
+    fn on_finish(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        (**self).on_finish(ctx)
+    }
+}
+
+/// The epochs at which [`Observer::on_checkpoint`] fires. The last epoch always does.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointSchedule {
+    /// 1, 2, 5, 10, 20, 50, 100, ... (the default).
+    #[default]
+    LogSpaced,
+    /// Every k epochs (k >= 1).
+    Every(usize),
+    /// These epochs.
+    Epochs(Vec<usize>),
+}
+
+impl CheckpointSchedule {
+    /// Whether 1-based `epoch` of a run of `total` epochs is a checkpoint.
+    pub fn contains(&self, epoch: usize, total: usize) -> bool {
+        if epoch == total {
+            return true;
+        }
+        match self {
+            CheckpointSchedule::LogSpaced => {
+                let mut e = epoch;
+                while e >= 10 && e.is_multiple_of(10) {
+                    e /= 10;
+                }
+                epoch > 0 && matches!(e, 1 | 2 | 5)
+            }
+            CheckpointSchedule::Every(k) => *k > 0 && epoch.is_multiple_of(*k),
+            CheckpointSchedule::Epochs(list) => list.contains(&epoch),
+        }
+    }
+
+    /// All checkpoint epochs of a run of `total` epochs, ascending.
+    pub fn epochs(&self, total: usize) -> Vec<usize> {
+        (1..=total).filter(|&e| self.contains(e, total)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_spaced() {
+        assert_eq!(
+            CheckpointSchedule::LogSpaced.epochs(1200),
+            vec![1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 1200]
+        );
+        assert_eq!(CheckpointSchedule::LogSpaced.epochs(1), vec![1]);
+        assert_eq!(CheckpointSchedule::Every(3).epochs(7), vec![3, 6, 7]);
+        assert_eq!(
+            CheckpointSchedule::Epochs(vec![4, 2]).epochs(5),
+            vec![2, 4, 5]
+        );
+    }
+}
