@@ -172,7 +172,9 @@ impl<M: Serialize + DeserializeOwned + Clone> Observer<M> for Checkpointer {
 
     fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
         let by_time = self.interval.is_some_and(|i| self.last.elapsed() >= i);
-        let by_epoch = self.every_epochs.is_some_and(|k| ctx.epoch.is_multiple_of(k));
+        let by_epoch = self
+            .every_epochs
+            .is_some_and(|k| ctx.epoch.is_multiple_of(k));
         if (by_time || by_epoch) && ctx.epoch < ctx.sgd.epochs() {
             self.write(ctx)?;
         }
