@@ -17,10 +17,21 @@ use crate::error::TrainError;
 /// it the dense product is as fast or faster.
 pub const SPARSE_INPUT_THRESHOLD: f64 = 0.5;
 
-/// Batch samples per parallel task of the per-sample work.
-const FORWARD_CHUNK: usize = 16;
-/// Input features per parallel task of the input layer's gradient.
-const GRADIENT_CHUNK: usize = 196;
+/// Batch samples per parallel task of the per-sample work: about 32 tasks per batch, at least
+/// 4 samples each. (A function of the batch size only, so results do not depend on threads.)
+fn forward_chunk(nb: usize) -> usize {
+    (nb / 32).clamp(4, 64)
+}
+
+/// Input features per parallel task of the input layer's gradient. Every task scans the whole
+/// batch, so large batches get fewer, larger tasks.
+fn gradient_chunk(nb: usize) -> usize {
+    if nb <= 1000 {
+        56
+    } else {
+        196
+    }
+}
 
 /// Compressed sparse rows of a sample matrix.
 #[derive(Clone, Debug)]
@@ -91,7 +102,9 @@ impl Isa {
     fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::env::var_os("SEPTUPLE_NO_AVX512").is_none()
+            {
                 return Isa::Avx512;
             }
             if std::arch::is_x86_feature_detected!("avx2") {
@@ -218,8 +231,13 @@ impl LayeredWorkspace {
 
     /// Copy the workspace's parameters into `net` (exactly).
     pub fn store<A: Activation>(&self, net: &mut Layered<A>) {
-        for (w, ws) in net.weights_mut().iter_mut().zip(&self.w) {
-            w.assign(ws);
+        for (k, w) in net.weights_mut().iter_mut().enumerate() {
+            // W_1 is kept only transposed (the backward pass does not need it).
+            if k == 0 {
+                w.assign(&self.wt[0].t());
+            } else {
+                w.assign(&self.w[k]);
+            }
         }
         for (b, bw) in net.biases_mut().iter_mut().zip(&self.b) {
             b.assign(bw);
@@ -239,7 +257,7 @@ impl LayeredWorkspace {
 
     /// Whether every parameter is finite.
     pub fn parameters_finite(&self) -> bool {
-        self.w.iter().all(|w| w.iter().all(|v| v.is_finite()))
+        self.wt.iter().all(|w| w.iter().all(|v| v.is_finite()))
             && self.b.iter().all(|b| b.iter().all(|v| v.is_finite()))
     }
 
@@ -265,7 +283,8 @@ impl LayeredWorkspace {
     }
 
     /// One SGD step on the mean boundary loss (Eq. 2.11) of the samples `batch`; returns the
-    /// loss before the step.
+    /// loss before the step. After an error the parameters are unspecified (the trainer stops
+    /// and keeps its last checkpoint).
     pub fn step<A: Activation>(
         &mut self,
         activations: &[A],
@@ -347,14 +366,20 @@ impl LayeredWorkspace {
             scale: 1.0 / nb as f64,
         };
         // Per-sample work: forward through every layer, loss, deltas back to the first layer.
+        let fc = forward_chunk(nb);
         self.rows[..nb * stride]
-            .par_chunks_mut(FORWARD_CHUNK * stride)
+            .par_chunks_mut(fc * stride)
             .enumerate()
-            .for_each(|(c, chunk)| sample_rows(isa, &shared, c * FORWARD_CHUNK, chunk));
+            .for_each(|(c, chunk)| sample_rows(isa, &shared, c * fc, chunk));
         let rows = &self.rows[..nb * stride];
         let lay = &self.layout;
         // Per-parameter work: every gradient row sums over the batch in batch order.
+        // The input layer's update is done in the same tasks (W_1 is not needed again in this
+        // step); the other layers are updated below.
         let (g0, g_rest) = self.gwt.split_at_mut(1);
+        let wt0 = self.wt[0]
+            .as_slice_mut()
+            .expect("workspace weights are in standard layout");
         let inputs = &self.inputs;
         let x = data.inputs();
         rayon::join(
@@ -363,19 +388,15 @@ impl LayeredWorkspace {
                 let g = g0[0]
                     .as_slice_mut()
                     .expect("workspace gradients are in standard layout");
-                g.par_chunks_mut(GRADIENT_CHUNK * width)
+                let gc = gradient_chunk(nb);
+                g.par_chunks_mut(gc * width)
+                    .zip(wt0.par_chunks_mut(gc * width))
                     .enumerate()
-                    .for_each(|(c, chunk)| {
-                        input_gradient_rows(
-                            isa,
-                            lay,
-                            inputs,
-                            x,
-                            batch,
-                            rows,
-                            c * GRADIENT_CHUNK,
-                            chunk,
-                        )
+                    .for_each(|(c, (chunk, w))| {
+                        input_gradient_rows(isa, lay, inputs, x, batch, rows, c * gc, chunk);
+                        if let Some(eta) = learning_rate {
+                            axpy(w, -eta, chunk);
+                        }
                     });
             },
             || {
@@ -406,8 +427,10 @@ impl LayeredWorkspace {
         }
         if let Some(eta) = learning_rate {
             for k in 0..layers {
-                self.wt[k].scaled_add(-eta, &self.gwt[k]);
-                self.w[k].scaled_add(-eta, &self.gwt[k].t());
+                if k > 0 {
+                    self.wt[k].scaled_add(-eta, &self.gwt[k]);
+                    self.w[k].scaled_add(-eta, &self.gwt[k].t());
+                }
                 self.b[k].scaled_add(-eta, &self.gb[k]);
             }
         }
