@@ -1,4 +1,58 @@
-use criterion::{criterion_group, criterion_main, Criterion};
-fn noop(_c: &mut Criterion) {}
-criterion_group!(benches, noop);
+//! The spectrum of G (Eq. 5.6) at the paper's scale (N = 854: 784-40-20-10 and 784-60-10) and
+//! for a wider network (784-1000-500-10, N = 2294): dense (squared singular values of the
+//! N x N matrix I - f'w), structured (the k x k projection, k <= 2r) and, for the peer
+//! comparison, eigenvalues of G itself. The same matrices are timed in numpy by
+//! `benches/peers/spectral_numpy.py`.
+//!
+//! `cargo bench --bench spectral`
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use ndarray::Array2;
+use septuple::core::{Builtin, Init, Layered};
+use septuple::spectral::{g_operator, jacobian, spectrum, Faer, Method, SpectrumBackend};
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spectrum");
+    group.sample_size(10);
+    for sizes in [
+        [784usize, 40, 20, 10].as_slice(),
+        [784, 60, 10].as_slice(),
+        [784, 1000, 500, 10].as_slice(),
+    ] {
+        let name = sizes
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("-");
+        let net = Layered::random(sizes, Builtin::Tanh, Init::TorchLinear, 1).unwrap();
+        let inputs =
+            Array2::from_shape_fn((200, 784), |(s, p)| ((s * 7 + p * 3) % 17) as f64 / 17.0);
+        let mean = net.mean_state(inputs.view()).unwrap();
+        let sep = net.to_septuple();
+        let backend = Faer::default();
+        for (label, method) in [("dense", Method::Dense), ("structured", Method::Structured)] {
+            group.bench_function(BenchmarkId::new(label, &name), |b| {
+                b.iter(|| spectrum(&sep, mean.view(), method, &backend).unwrap())
+            });
+        }
+        let m = jacobian(&sep, mean.view()).unwrap();
+        group.bench_function(BenchmarkId::new("svd_only", &name), |b| {
+            b.iter(|| backend.singular_values(m.view()).unwrap())
+        });
+        let g = g_operator(&sep, mean.view()).unwrap();
+        group.bench_function(BenchmarkId::new("eigvalsh_g", &name), |b| {
+            b.iter(|| backend.symmetric_eigenvalues(g.view()).unwrap())
+        });
+        // The matrices for the numpy peer.
+        if std::env::var_os("SEPTUPLE_DUMP_MATRICES").is_some() {
+            let dir = std::path::Path::new("target/spectral-matrices");
+            std::fs::create_dir_all(dir).unwrap();
+            let raw: Vec<u8> = m.iter().flat_map(|v| v.to_le_bytes()).collect();
+            std::fs::write(dir.join(format!("{name}.f64")), raw).unwrap();
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
 criterion_main!(benches);

@@ -1,0 +1,54 @@
+//! The errors of septuple-spectral.
+
+use septuple_core::CoreError;
+use thiserror::Error;
+
+/// What can go wrong when building G or reading its spectrum.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SpectralError {
+    /// An error of septuple-core (a state of the wrong length, a non-feedforward network).
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// A matrix or vector of the wrong shape.
+    #[error("{what} has shape {got:?}; expected {expected:?}")]
+    Shape {
+        /// What was wrong.
+        what: &'static str,
+        /// Its shape.
+        got: Vec<usize>,
+        /// The expected shape.
+        expected: Vec<usize>,
+    },
+    /// NaN or infinity where finite values are needed.
+    #[error("{what} holds NaN or infinity; expected finite values")]
+    NonFinite {
+        /// What held them.
+        what: &'static str,
+    },
+    /// A parameter outside its domain.
+    #[error("{what} = {value}; expected {expected}")]
+    Parameter {
+        /// The parameter.
+        what: &'static str,
+        /// Its value, as text.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// An eigenvalue of G that is not positive: G is singular (I - f'w is not invertible),
+    /// so log lambda is undefined. Never happens for a feedforward septuple.
+    #[error("eigenvalue {index} of G is {value}; log lambda needs G positive definite (is the network feedforward?)")]
+    Singular {
+        /// Its index in ascending order.
+        index: usize,
+        /// Its value.
+        value: f64,
+    },
+    /// The dense routine failed.
+    #[error("linear algebra backend: {reason}")]
+    Backend {
+        /// What failed.
+        reason: String,
+    },
+}

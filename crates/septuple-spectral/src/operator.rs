@@ -1,0 +1,421 @@
+//! The operator G of Eq. (5.6) and its spectrum, dense or by the structured projection.
+
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
+use septuple_core::{Activation, Septuple};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::SpectrumBackend;
+use crate::error::SpectralError;
+
+/// M = I - f' w with f' of Eq. (5.4) evaluated at y = w `<x>` + b: the operator inside G of
+/// Eq. (5.6). `mean` is the mean state `<x>` of Eq. (5.3) (length N).
+pub fn jacobian<A: Activation>(
+    net: &Septuple<A>,
+    mean: ArrayView1<'_, f64>,
+) -> Result<Array2<f64>, SpectralError> {
+    if mean.iter().any(|v| !v.is_finite()) {
+        return Err(SpectralError::NonFinite { what: "mean state" });
+    }
+    let fp = net.derivatives_at(mean)?;
+    Ok(jacobian_from(net.weights(), fp.view()))
+}
+
+fn jacobian_from(w: ArrayView2<'_, f64>, fp: ArrayView1<'_, f64>) -> Array2<f64> {
+    let n = w.nrows();
+    let mut m = Array2::zeros((n, n));
+    for i in 0..n {
+        let f = fp[i];
+        let mut row = m.row_mut(i);
+        row.zip_mut_with(&w.row(i), |v, &x| *v = -f * x);
+        row[i] += 1.0;
+    }
+    m
+}
+
+/// G = (I - f'w)^T (I - f'w) of Eq. (5.6), f' at y = w `<x>` + b (Eq. 5.4).
+pub fn g_operator<A: Activation>(
+    net: &Septuple<A>,
+    mean: ArrayView1<'_, f64>,
+) -> Result<Array2<f64>, SpectralError> {
+    let m = jacobian(net, mean)?;
+    Ok(m.t().dot(&m))
+}
+
+/// The sample-averaged G: the mean over the rows of `states` (S x N) of
+/// (I - f'_s w)^T (I - f'_s w) with f'_s at each sample's own y = w x_s + b. This is an
+/// extension of ours, not in the paper: Eq. (5.4) linearises at the mean state instead.
+pub fn g_operator_sample_averaged<A: Activation>(
+    net: &Septuple<A>,
+    states: ArrayView2<'_, f64>,
+) -> Result<Array2<f64>, SpectralError> {
+    let n = net.n_neurons();
+    if states.ncols() != n || states.nrows() == 0 {
+        return Err(SpectralError::Shape {
+            what: "states",
+            got: states.shape().to_vec(),
+            expected: vec![states.nrows().max(1), n],
+        });
+    }
+    let mut g = Array2::zeros((n, n));
+    for x in states.axis_iter(Axis(0)) {
+        let m = jacobian(net, x)?;
+        g += &m.t().dot(&m);
+    }
+    g /= states.nrows() as f64;
+    Ok(g)
+}
+
+/// How the eigenvalues of G are computed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Squared singular values of the N x N matrix I - f'w: O(N^3).
+    Dense,
+    /// Only the at most 2r eigenvalues that can differ from 1 (r non-input neurons), from a
+    /// k x k projection (k <= 2r): O(N r^2). The rest are exactly 1.
+    Structured,
+    /// Structured when k <= N / 2 (then it is at least 8 times less work), dense otherwise.
+    #[default]
+    Auto,
+}
+
+/// The eigenvalues of G, ascending, and how they were computed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spectrum {
+    /// lambda_i, ascending (N of them).
+    pub eigenvalues: Vec<f64>,
+    /// The method used (never `Auto`).
+    pub method: Method,
+    /// The dimension of the problem that was solved (N dense, k structured).
+    pub solved_dimension: usize,
+}
+
+impl Spectrum {
+    /// Natural logarithms of the eigenvalues, ascending. Errors if one is not positive.
+    pub fn log_eigenvalues(&self) -> Result<Vec<f64>, SpectralError> {
+        self.eigenvalues
+            .iter()
+            .enumerate()
+            .map(|(index, &value)| {
+                if value > 0.0 {
+                    Ok(value.ln())
+                } else {
+                    Err(SpectralError::Singular { index, value })
+                }
+            })
+            .collect()
+    }
+}
+
+/// The eigenvalues lambda_i of G (Eq. 5.6) at the mean state `mean` (Eq. 5.3), as squared
+/// singular values of M = I - f'w (G itself squares M's condition number), ascending. For
+/// `log lambda_i` use [`Spectrum::log_eigenvalues`] (the singular values' logs are computed
+/// from sigma_i: log lambda_i = 2 log sigma_i exactly as `ln(sigma^2)` up to rounding).
+pub fn spectrum<A: Activation>(
+    net: &Septuple<A>,
+    mean: ArrayView1<'_, f64>,
+    method: Method,
+    backend: &dyn SpectrumBackend,
+) -> Result<Spectrum, SpectralError> {
+    let m = jacobian(net, mean)?;
+    spectrum_of_jacobian(m.view(), net.inputs(), method, backend)
+}
+
+/// The spectrum of G = M^T M for M = I - A, where the rows of A at `inputs` vanish (true for
+/// any septuple: nothing feeds an input, Eq. 2.2; and f'w has zero rows there).
+pub fn spectrum_of_jacobian(
+    m: ArrayView2<'_, f64>,
+    inputs: &[usize],
+    method: Method,
+    backend: &dyn SpectrumBackend,
+) -> Result<Spectrum, SpectralError> {
+    let n = m.nrows();
+    if m.ncols() != n {
+        return Err(SpectralError::Shape {
+            what: "I - f'w",
+            got: m.shape().to_vec(),
+            expected: vec![n, n],
+        });
+    }
+    let mut is_input = vec![false; n];
+    for &i in inputs {
+        if i >= n {
+            return Err(SpectralError::Parameter {
+                what: "input index",
+                value: i.to_string(),
+                expected: "an index below N",
+            });
+        }
+        is_input[i] = true;
+    }
+    let r = n - inputs.len();
+    let k_max = r + inputs.len().min(r);
+    let method = match method {
+        Method::Auto if 2 * k_max <= n => Method::Structured,
+        Method::Auto => Method::Dense,
+        other => other,
+    };
+    match method {
+        Method::Dense => {
+            let s = backend.singular_values(m)?;
+            Ok(Spectrum {
+                eigenvalues: s.iter().map(|v| v * v).collect(),
+                method,
+                solved_dimension: n,
+            })
+        }
+        _ => structured(m, &is_input, backend),
+    }
+}
+
+/// The eigenvalues lambda_i of G (Eq. 5.6) with the components a_i = v_i . `<x>` of the mean
+/// state in G's orthonormal eigenbasis (Eq. 5.12), both ascending in lambda, for the full log Z
+/// of Eq. (5.11). Dense: a symmetric eigendecomposition of G itself (faer), O(N^3); the
+/// eigenvalues are those of G formed explicitly, accurate to ~eps * lambda_max.
+pub fn eigen_components<A: Activation>(
+    net: &Septuple<A>,
+    mean: ArrayView1<'_, f64>,
+) -> Result<(Vec<f64>, Vec<f64>), SpectralError> {
+    let g = g_operator(net, mean)?;
+    let n = g.nrows();
+    let gs = g.as_standard_layout();
+    let slice = gs.as_slice().expect("standard layout");
+    let gf = faer::MatRef::from_column_major_slice(slice, n, n);
+    let evd = gf
+        .self_adjoint_eigen(faer::Side::Lower)
+        .map_err(|e| SpectralError::Backend {
+            reason: format!("symmetric eigendecomposition did not converge: {e:?}"),
+        })?;
+    let (u, d) = (evd.U(), evd.S());
+    let mut pairs: Vec<(f64, f64)> = (0..n)
+        .map(|k| {
+            let a: f64 = (0..n).map(|i| u[(i, k)] * mean[i]).sum();
+            (d[k], a)
+        })
+        .collect();
+    pairs.sort_by(|x, y| x.0.total_cmp(&y.0));
+    Ok(pairs.into_iter().unzip())
+}
+
+/// The projection: with J the non-input neurons and I the inputs, A = f'w has rows only in J,
+/// so S = span(e_j, j in J) + range(A^T) is invariant under M and M^T and both act as the
+/// identity on its complement. An orthonormal basis is [e_J, Q_B] with Q_B an orthonormal basis
+/// of range(A_JI^T) in the input coordinates; in it M is the block matrix
+/// [[I - A_JJ, -A_JI Q_B], [0, I]] of size k = |J| + rank, whose singular values are those of M
+/// that may differ from 1.
+fn structured(
+    m: ArrayView2<'_, f64>,
+    is_input: &[bool],
+    backend: &dyn SpectrumBackend,
+) -> Result<Spectrum, SpectralError> {
+    let n = m.nrows();
+    let j_idx: Vec<usize> = (0..n).filter(|&i| !is_input[i]).collect();
+    let i_idx: Vec<usize> = (0..n).filter(|&i| is_input[i]).collect();
+    if m.iter().any(|v| !v.is_finite()) {
+        return Err(SpectralError::NonFinite { what: "I - f'w" });
+    }
+    for &i in &i_idx {
+        for j in 0..n {
+            let expect = if i == j { 1.0 } else { 0.0 };
+            // Exact: these rows are built as identity rows, any other value is a caller's error.
+            #[allow(clippy::float_cmp)]
+            let differs = m[[i, j]] != expect;
+            if differs {
+                return Err(SpectralError::Parameter {
+                    what: "row of an input neuron in I - f'w",
+                    value: format!("row {i} differs from e_{i} at column {j}"),
+                    expected: "identity rows at the inputs (nothing feeds an input, Eq. 2.2)",
+                });
+            }
+        }
+    }
+    let r = j_idx.len();
+    // -A_JI (r x n_in) and I - A_JJ (r x r).
+    let m_ji = m.select(Axis(0), &j_idx).select(Axis(1), &i_idx);
+    let m_jj = m.select(Axis(0), &j_idx).select(Axis(1), &j_idx);
+    let q = orthonormal_columns(m_ji.t());
+    let kb = q.ncols();
+    let k = r + kb;
+    let mut block = Array2::zeros((k, k));
+    block.slice_mut(s![..r, ..r]).assign(&m_jj);
+    if kb > 0 {
+        block.slice_mut(s![..r, r..]).assign(&m_ji.dot(&q));
+    }
+    for d in r..k {
+        block[[d, d]] = 1.0;
+    }
+    let s = backend.singular_values(block.view())?;
+    let mut eigenvalues: Vec<f64> = s.iter().map(|v| v * v).collect();
+    eigenvalues.extend(std::iter::repeat_n(1.0, n - k));
+    eigenvalues.sort_by(f64::total_cmp);
+    Ok(Spectrum {
+        eigenvalues,
+        method: Method::Structured,
+        solved_dimension: k,
+    })
+}
+
+/// An orthonormal basis of the column space of `b` (n x c) by classical Gram-Schmidt applied
+/// twice ("twice is enough": orthogonal to working precision); columns whose remainder is
+/// below 1e-13 of their norm lie in the span of the others and are dropped.
+fn orthonormal_columns(b: ArrayView2<'_, f64>) -> Array2<f64> {
+    let (n, c) = b.dim();
+    let mut q: Vec<Array1<f64>> = Vec::with_capacity(c.min(n));
+    for col in b.axis_iter(Axis(1)) {
+        let norm0 = col.dot(&col).sqrt();
+        if norm0 == 0.0 || q.len() == n {
+            continue;
+        }
+        let mut v = col.to_owned();
+        for _ in 0..2 {
+            for u in &q {
+                let p = u.dot(&v);
+                v.scaled_add(-p, u);
+            }
+        }
+        let norm = v.dot(&v).sqrt();
+        if norm > 1e-13 * norm0 {
+            v /= norm;
+            q.push(v);
+        }
+    }
+    let mut out = Array2::zeros((n, q.len()));
+    for (k, u) in q.iter().enumerate() {
+        out.column_mut(k).assign(u);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Faer;
+    use approx::assert_abs_diff_eq;
+    use septuple_core::{Builtin, Init, Layered};
+
+    fn mean_state(net: &Layered<Builtin>, seed: u64) -> Array1<f64> {
+        let n_in = net.layer_sizes()[0];
+        let x = Array2::from_shape_fn((20, n_in), |(s, i)| {
+            (((s * 31 + i * 17 + seed as usize) % 97) as f64 / 97.0).powi(2)
+        });
+        net.mean_state(x.view()).unwrap()
+    }
+
+    #[test]
+    fn dense_is_squared_singular_values_and_matches_eigvalsh() {
+        // Two routes to the same spectrum; eigvalsh of G loses accuracy ~ eps * lambda_max on
+        // the small eigenvalues, so compare absolutely at 1e-11 for lambda of order 1-10.
+        let net =
+            Layered::random(&[6, 5, 4, 3], Builtin::Tanh, Init::Normal { std: 0.7 }, 2).unwrap();
+        let sep = net.to_septuple();
+        let mean = mean_state(&net, 1);
+        let spec = spectrum(&sep, mean.view(), Method::Dense, &Faer::default()).unwrap();
+        let g = g_operator(&sep, mean.view()).unwrap();
+        let direct = Faer::default().symmetric_eigenvalues(g.view()).unwrap();
+        for (a, b) in spec.eigenvalues.iter().zip(&direct) {
+            assert_abs_diff_eq!(a, b, epsilon = 1e-11);
+        }
+        assert!(spec.eigenvalues.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn structured_equals_dense() {
+        // Both are backward-stable SVDs of orthogonally equivalent matrices: agreement to a
+        // few eps times the largest singular value squared (~1e-13 here); 1e-10 is the contract.
+        for (sizes, seed) in [
+            (vec![12usize, 5, 4, 3], 1u64),
+            (vec![30, 7, 2], 2),
+            (vec![3, 8, 8, 2], 3),
+            (vec![5, 5], 4),
+        ] {
+            let net =
+                Layered::random(&sizes, Builtin::Tanh, Init::Normal { std: 1.1 }, seed).unwrap();
+            let sep = net.to_septuple();
+            let mean = mean_state(&net, seed);
+            let d = spectrum(&sep, mean.view(), Method::Dense, &Faer::default()).unwrap();
+            let s = spectrum(&sep, mean.view(), Method::Structured, &Faer::default()).unwrap();
+            assert_eq!(s.method, Method::Structured);
+            for (a, b) in d.eigenvalues.iter().zip(&s.eigenvalues) {
+                assert_abs_diff_eq!(a, b, epsilon = 1e-10);
+            }
+        }
+    }
+
+    #[test]
+    fn log_det_is_zero_at_paper_scale() {
+        // det M = 1 for a feedforward network (unit triangular in a topological order), so
+        // sum log lambda = 0 (Eqs. 7.7-7.8). Rounding: each log lambda carries ~eps * cond
+        // error; summed over 854 values, ~1e-12.
+        for sizes in [[784usize, 40, 20, 10].as_slice(), [784, 60, 10].as_slice()] {
+            let net = Layered::random(sizes, Builtin::Tanh, Init::TorchLinear, 7).unwrap();
+            let sep = net.to_septuple();
+            let mean = mean_state(&net, 3);
+            for method in [Method::Dense, Method::Structured] {
+                let spec = spectrum(&sep, mean.view(), method, &Faer::default()).unwrap();
+                let sum: f64 = spec.log_eigenvalues().unwrap().iter().sum();
+                assert!(sum.abs() < 1e-10, "{method:?}: {sum}");
+            }
+        }
+    }
+
+    #[test]
+    fn auto_picks_structured_for_the_paper_networks() {
+        let net = Layered::random(&[784, 60, 10], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
+        let sep = net.to_septuple();
+        let mean = mean_state(&net, 2);
+        let s = spectrum(&sep, mean.view(), Method::Auto, &Faer::default()).unwrap();
+        assert_eq!(s.method, Method::Structured);
+        // r = 70 non-input neurons; only the 60 first-layer rows reach the inputs: k = 130.
+        assert_eq!(s.solved_dimension, 130);
+        assert_eq!(s.eigenvalues.len(), 854);
+    }
+
+    #[test]
+    fn sample_averaged_g_is_symmetric_positive_semidefinite() {
+        let net = Layered::random(&[4, 3, 2], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
+        let sep = net.to_septuple();
+        let x = Array2::from_shape_fn((5, 4), |(s, i)| ((s + i) as f64 * 0.3).sin());
+        let states = sep.forward(x.view()).unwrap();
+        let g = g_operator_sample_averaged(&sep, states.view()).unwrap();
+        assert_abs_diff_eq!(g, g.t(), epsilon = 1e-15);
+        let e = Faer::default().symmetric_eigenvalues(g.view()).unwrap();
+        assert!(e[0] > -1e-12);
+        // With one sample it is G at that sample.
+        let one = g_operator_sample_averaged(&sep, states.slice(s![0..1, ..])).unwrap();
+        let direct = g_operator(&sep, states.row(0)).unwrap();
+        assert_abs_diff_eq!(one, direct, epsilon = 1e-15);
+    }
+
+    #[test]
+    fn eigen_components_reconstruct_the_mean() {
+        // sum a_i^2 = |<x>|^2 (orthonormal basis) and the eigenvalues match the SVD route.
+        let net = Layered::random(&[5, 4, 3], Builtin::Tanh, Init::Normal { std: 0.8 }, 5).unwrap();
+        let sep = net.to_septuple();
+        let mean = mean_state(&net, 4);
+        let (lambda, a) = eigen_components(&sep, mean.view()).unwrap();
+        approx::assert_relative_eq!(
+            a.iter().map(|v| v * v).sum::<f64>(),
+            mean.dot(&mean),
+            max_relative = 1e-12
+        );
+        let d = spectrum(&sep, mean.view(), Method::Dense, &Faer::default()).unwrap();
+        for (x, y) in lambda.iter().zip(&d.eigenvalues) {
+            assert_abs_diff_eq!(x, y, epsilon = 1e-11);
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let net = Layered::random(&[4, 3, 2], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
+        let sep = net.to_septuple();
+        let short = Array1::zeros(5);
+        assert!(spectrum(&sep, short.view(), Method::Auto, &Faer::default()).is_err());
+        let mut nan = Array1::zeros(9);
+        nan[2] = f64::NAN;
+        assert!(spectrum(&sep, nan.view(), Method::Auto, &Faer::default()).is_err());
+        let m = Array2::<f64>::eye(3);
+        assert!(spectrum_of_jacobian(m.view(), &[5], Method::Dense, &Faer::default()).is_err());
+        let rect = Array2::<f64>::zeros((3, 2));
+        assert!(spectrum_of_jacobian(rect.view(), &[], Method::Dense, &Faer::default()).is_err());
+    }
+}
