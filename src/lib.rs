@@ -9,6 +9,7 @@
 //! | [`thermo`] | `septuple-thermo` | partition function, free energy, entropy, the laws of learning |
 //! | [`train`] | `septuple-train` | SGD with observers and checkpoints |
 //! | [`io`] | `septuple-io` | MNIST IDX files and network weights |
+//! | [`experiment`] | | the deep-vs-shallow experiment of Sec. 10: training, analysis, report |
 //! | [`figures`] | | SVG line plots and histograms |
 //! | [`stats`] | | least-squares lines and spreads over seeds |
 //!
@@ -29,5 +30,6 @@ pub use septuple_spectral as spectral;
 pub use septuple_thermo as thermo;
 pub use septuple_train as train;
 
+pub mod experiment;
 pub mod figures;
 pub mod stats;

@@ -404,6 +404,32 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "openblas")]
+    #[test]
+    fn lapack_agrees_with_faer() {
+        // Two backward-stable SVDs (and symmetric eigensolvers) of one matrix: agreement to a
+        // few eps times the largest value; 1e-10 is the contract.
+        use crate::backend::Lapack;
+        for sizes in [[784usize, 40, 20, 10].as_slice(), [7, 5, 3].as_slice()] {
+            let net = Layered::random(sizes, Builtin::Tanh, Init::TorchLinear, 2).unwrap();
+            let sep = net.to_septuple();
+            let mean = mean_state(&net, 5);
+            for method in [Method::Dense, Method::Structured] {
+                let a = spectrum(&sep, mean.view(), method, &Faer::default()).unwrap();
+                let b = spectrum(&sep, mean.view(), method, &Lapack).unwrap();
+                for (x, y) in a.eigenvalues.iter().zip(&b.eigenvalues) {
+                    assert_abs_diff_eq!(x, y, epsilon = 1e-10);
+                }
+            }
+            let g = g_operator(&sep, mean.view()).unwrap();
+            let a = Faer::default().symmetric_eigenvalues(g.view()).unwrap();
+            let b = Lapack.symmetric_eigenvalues(g.view()).unwrap();
+            for (x, y) in a.iter().zip(&b) {
+                assert_abs_diff_eq!(x, y, epsilon = 1e-10);
+            }
+        }
+    }
+
     #[test]
     fn bad_inputs_are_errors() {
         let net = Layered::random(&[4, 3, 2], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
