@@ -5,7 +5,7 @@
 //! timed where k <= N / 2) and, for the peer comparison, eigenvalues of G itself. The same matrices are timed in numpy by
 //! `benches/peers/spectral_numpy.py`.
 //!
-//! `cargo bench --bench spectral`
+//! `cargo bench --bench spectral` (add `--features openblas` for the LAPACK backend)
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::Array2;
@@ -46,6 +46,17 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("svd_only", &name), |b| {
             b.iter(|| backend.singular_values(m.view()).unwrap())
         });
+        #[cfg(feature = "openblas")]
+        {
+            let lapack = septuple::spectral::Lapack;
+            group.bench_function(BenchmarkId::new("svd_only_openblas", &name), |b| {
+                b.iter(|| lapack.singular_values(m.view()).unwrap())
+            });
+            let g = g_operator(&sep, mean.view()).unwrap();
+            group.bench_function(BenchmarkId::new("eigvalsh_g_openblas", &name), |b| {
+                b.iter(|| lapack.symmetric_eigenvalues(g.view()).unwrap())
+            });
+        }
         let g = g_operator(&sep, mean.view()).unwrap();
         group.bench_function(BenchmarkId::new("eigvalsh_g", &name), |b| {
             b.iter(|| backend.symmetric_eigenvalues(g.view()).unwrap())

@@ -660,11 +660,7 @@ impl Report {
         for (name, f) in rows {
             t.push_str(&format!(
                 "| {name} | {} |\n",
-                self.networks
-                    .iter()
-                    .map(&f)
-                    .collect::<Vec<_>>()
-                    .join(" | ")
+                self.networks.iter().map(&f).collect::<Vec<_>>().join(" | ")
             ));
         }
         t
@@ -738,13 +734,6 @@ pub fn write_figures(
         curves: Vec::new(),
         markers: Vec::new(),
     };
-    let mut fig7 = LinePlot {
-        title: "Fig. 7: complexities against log U, with least-squares lines".into(),
-        x_label: "log U".into(),
-        y_label: "C".into(),
-        curves: Vec::new(),
-        markers: Vec::new(),
-    };
     for spec in &config.networks {
         let Some(run) = first(&spec.name) else {
             continue;
@@ -778,6 +767,13 @@ pub fn write_figures(
                 .map(|r| (lg(r.epoch as f64), r.c_all_but_20))
                 .collect(),
         ));
+        let mut fig7 = LinePlot {
+            title: format!("Fig. 7: complexities of the {n} network against log U"),
+            x_label: "log U".into(),
+            y_label: "C".into(),
+            curves: Vec::new(),
+            markers: Vec::new(),
+        };
         let late = late_records(run);
         let x: Vec<f64> = late.iter().map(|r| r.bulk_loss.ln()).collect();
         for (label, ys) in [
@@ -788,7 +784,7 @@ pub fn write_figures(
             ),
         ] {
             fig7.curves.push(Curve::dots(
-                format!("{n}: {label}"),
+                label,
                 x.iter().copied().zip(ys.iter().copied()).collect(),
             ));
             if let Ok(f) = linear_fit(&x, &ys) {
@@ -798,7 +794,7 @@ pub fn write_figures(
                         (a.min(v), b.max(v))
                     });
                 fig7.curves.push(Curve::line(
-                    format!("{n}: {label} fit, slope {:.3}", f.slope),
+                    format!("{label} fit, slope {:.3}", f.slope),
                     vec![
                         (lo, f.intercept + f.slope * lo),
                         (hi, f.intercept + f.slope * hi),
@@ -806,12 +802,20 @@ pub fn write_figures(
                 ));
             }
         }
+        // The paper's Fig. 7 is the deep network; the others get a suffix.
+        let name = if n == "deep" {
+            "fig7_complexity_vs_loss.svg".to_string()
+        } else {
+            format!("fig7_complexity_vs_loss_{n}.svg")
+        };
+        let p = dir.join(name);
+        fig7.write_svg(&p)?;
+        written.push(p);
     }
     for (plot, name) in [
         (&fig2, "fig2_losses.svg"),
         (&fig3, "fig3_bulk_vs_boundary.svg"),
         (&fig6, "fig6_complexity.svg"),
-        (&fig7, "fig7_complexity_vs_loss.svg"),
     ] {
         let p = dir.join(name);
         plot.write_svg(&p)?;
