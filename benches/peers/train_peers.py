@@ -5,6 +5,7 @@ embedded MNIST subset, in float64 with 2 threads, for the networks 784-40-20-10 
 batch 100 and full batch. Prints a Markdown table of median epoch times.
 
     python3 benches/peers/train_peers.py [--epochs 15] [--only numpy,torch,tensorflow]
+    PEER_THREADS=1 python3 benches/peers/train_peers.py --only gemm   # one-core GEMM peak
 
 Needs numpy; torch and tensorflow-cpu are timed when importable. Thread counts are fixed to 2
 before any import (OMP/OpenBLAS/MKL variables, torch.set_num_threads, TF's thread options).
@@ -17,7 +18,7 @@ import struct
 import sys
 import time
 
-THREADS = "2"
+THREADS = os.environ.get("PEER_THREADS", "2")
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = THREADS
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -182,6 +183,8 @@ def main():
     print("| peer | " + " | ".join(f"{n} {b}" for n in NETS for b in BATCHES) + " |")
     print("| --- |" + " --- |" * (len(NETS) * len(BATCHES)))
     for name in args.only.split(","):
+        if name == "gemm":
+            continue
         fn = PEERS[name]
         try:
             cells = []

@@ -17,7 +17,7 @@ pub enum Edges {
     /// Every connection j -> i with j before i in the network's topological order, i not an
     /// input (Eq. 2.2) and j not an output (Eq. 2.3): w strictly lower triangular in that order.
     Forward,
-    /// An explicit N x N mask (true: w[i][j] learns). Together with the present connections it
+    /// An explicit N x N mask (true: `w[i][j]` learns). Together with the present connections it
     /// must form a feedforward graph.
     Mask(Array2<bool>),
 }
@@ -143,7 +143,7 @@ impl<A: Activation> Dag<A> {
         &self.net
     }
 
-    /// The learning connections (true: w[i][j] learns).
+    /// The learning connections (true: `w[i][j]` learns).
     pub fn trainable(&self) -> &Array2<bool> {
         &self.trainable
     }
