@@ -671,7 +671,7 @@ fn hidden_gradient_impl(lay: &Layout, k: usize, nb: usize, rows: &[f64], g: &mut
 
 /// z += sum over (row j, coefficient v) of v * w[j], the rows of w having z's width, terms
 /// added in the order given (each element of z sees the same additions in the same order as
-/// with one `axpy` per term). z is processed in equal blocks (40, 32, 30, 20, 16 or 10 wide,
+/// with one `axpy` per term). z is processed in equal blocks (60, 40, 32, 30, 20, 16 or 10 wide,
 /// whichever divides the width) held in registers across all terms, which saves a store and a
 /// load of z per term; other widths fall back to one `axpy` per term.
 #[inline(always)]
@@ -680,6 +680,7 @@ where
     I: Iterator<Item = (usize, f64)> + Clone,
 {
     match z.len() {
+        n if n % 60 == 0 => gather_blocks::<60, I>(z, terms, w),
         n if n % 40 == 0 => gather_blocks::<40, I>(z, terms, w),
         n if n % 32 == 0 => gather_blocks::<32, I>(z, terms, w),
         n if n % 30 == 0 => gather_blocks::<30, I>(z, terms, w),
@@ -716,11 +717,29 @@ where
 }
 
 /// y += a x, element by element (vectorised by the compiler; no fused multiply-add, so the
-/// result is the same whatever instruction set runs it).
+/// result is the same whatever instruction set runs it). Common widths get a fixed-size
+/// version without loop or tail.
 #[inline(always)]
 fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += a * xi;
+    match y.len().min(x.len()) {
+        60 => axpy_fixed::<60>(y, a, x),
+        40 => axpy_fixed::<40>(y, a, x),
+        20 => axpy_fixed::<20>(y, a, x),
+        10 => axpy_fixed::<10>(y, a, x),
+        _ => {
+            for (yi, xi) in y.iter_mut().zip(x) {
+                *yi += a * xi;
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn axpy_fixed<const N: usize>(y: &mut [f64], a: f64, x: &[f64]) {
+    let y: &mut [f64; N] = (&mut y[..N]).try_into().expect("N elements");
+    let x: &[f64; N] = x[..N].try_into().expect("N elements");
+    for k in 0..N {
+        y[k] += a * x[k];
     }
 }
 
