@@ -27,8 +27,9 @@ fn bench(c: &mut Criterion) {
             .collect::<Vec<_>>()
             .join("-");
         let net = Layered::random(sizes, Builtin::Tanh, Init::TorchLinear, 1).unwrap();
-        let inputs =
-            Array2::from_shape_fn((200, 784), |(s, p)| ((s * 7 + p * 3) % 17) as f64 / 17.0);
+        let inputs = Array2::from_shape_fn((200, sizes[0]), |(s, p)| {
+            ((s * 7 + p * 3) % 17) as f64 / 17.0
+        });
         let mean = net.mean_state(inputs.view()).unwrap();
         let sep = net.to_septuple();
         let backend = Faer::default();
