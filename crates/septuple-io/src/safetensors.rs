@@ -206,54 +206,43 @@ mod tests {
             &buf,
         );
         assert!(parse_safetensors(&ok).is_ok());
-        let wrong_size = file(
-            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}"#,
-            &buf,
-        );
-        assert!(matches!(
-            parse_safetensors(&wrong_size),
-            Err(IoError::Header { .. })
-        ));
-        let hole = file(
-            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#,
-            &buf,
-        );
-        assert!(matches!(
-            parse_safetensors(&hole),
-            Err(IoError::Header { .. })
-        ));
-        let short = file(
-            r#"{"a":{"dtype":"F64","shape":[3],"data_offsets":[0,24]}}"#,
-            &buf,
-        );
-        assert!(matches!(
-            parse_safetensors(&short),
-            Err(IoError::Truncated { .. })
-        ));
-        let huge = file(
-            r#"{"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,16]}}"#,
-            &buf,
-        );
-        assert!(matches!(
-            parse_safetensors(&huge),
-            Err(IoError::TooLarge { .. })
-        ));
-        let int = file(
-            r#"{"a":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}"#,
-            &buf,
-        );
-        assert!(matches!(
-            parse_safetensors(&int),
-            Err(IoError::Unsupported { .. })
-        ));
-        let extra = file(
-            r#"{"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#,
-            &buf,
-        );
-        assert!(matches!(
-            parse_safetensors(&extra),
-            Err(IoError::TrailingData { extra: 8, .. })
-        ));
+        type Check = fn(&Result<BTreeMap<String, ArrayD<f64>>, IoError>) -> bool;
+        let cases: [(&str, &str, Check); 6] = [
+            (
+                "size disagrees with dtype and shape",
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}"#,
+                |r| matches!(r, Err(IoError::Header { .. })),
+            ),
+            (
+                "hole before the data",
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#,
+                |r| matches!(r, Err(IoError::Header { .. })),
+            ),
+            (
+                "data past the end",
+                r#"{"a":{"dtype":"F64","shape":[3],"data_offsets":[0,24]}}"#,
+                |r| matches!(r, Err(IoError::Truncated { .. })),
+            ),
+            (
+                "shape overflows",
+                r#"{"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,16]}}"#,
+                |r| matches!(r, Err(IoError::TooLarge { .. })),
+            ),
+            (
+                "integer dtype",
+                r#"{"a":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}"#,
+                |r| matches!(r, Err(IoError::Unsupported { .. })),
+            ),
+            (
+                "bytes after the last tensor",
+                r#"{"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#,
+                |r| matches!(r, Err(IoError::TrailingData { extra: 8, .. })),
+            ),
+        ];
+        for (what, header, check) in cases {
+            let result = parse_safetensors(&file(header, &buf));
+            assert!(check(&result), "{what}: {result:?}");
+        }
         let not_json = file("{nope", &buf);
         assert!(matches!(
             parse_safetensors(&not_json),
