@@ -3,6 +3,8 @@
 //!
 //! `cargo bench --bench core`
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -29,12 +31,8 @@ fn bench(c: &mut Criterion) {
     let (x, t) = mnist_like(1);
     let mut group = c.benchmark_group("core");
     group.sample_size(10);
-    for sizes in [[784usize, 40, 20, 10].as_slice(), [784, 60, 10].as_slice()] {
-        let name = sizes
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join("-");
+    for sizes in common::PAPER_NETWORKS {
+        let name = common::architecture(sizes);
         let net = Layered::random(sizes, Builtin::Tanh, Init::TorchLinear, 3).unwrap();
         let sep = net.to_septuple();
         let data = Boundary::new(x.view(), t.view());

@@ -7,6 +7,8 @@
 //!
 //! `cargo bench --bench spectral` (add `--features openblas` for the LAPACK backend)
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::Array2;
 use septuple::core::{Builtin, Init, Layered};
@@ -15,17 +17,9 @@ use septuple::spectral::{g_operator, jacobian, spectrum, Faer, Method, SpectrumB
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("spectrum");
     group.sample_size(10);
-    for sizes in [
-        [784usize, 40, 20, 10].as_slice(),
-        [784, 60, 10].as_slice(),
-        [3072, 100, 10].as_slice(),
-        [784, 1000, 500, 10].as_slice(),
-    ] {
-        let name = sizes
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join("-");
+    let wide: [&[usize]; 2] = [&[3072, 100, 10], &[784, 1000, 500, 10]];
+    for sizes in common::PAPER_NETWORKS.into_iter().chain(wide) {
+        let name = common::architecture(sizes);
         let net = Layered::random(sizes, Builtin::Tanh, Init::TorchLinear, 1).unwrap();
         let inputs = Array2::from_shape_fn((200, sizes[0]), |(s, p)| {
             ((s * 7 + p * 3) % 17) as f64 / 17.0

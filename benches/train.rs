@@ -5,6 +5,8 @@
 //!
 //! `cargo bench --bench train` (threads: `RAYON_NUM_THREADS`, default all cores)
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use septuple::core::{Builtin, Init, Layered};
 use septuple::io::{Mnist, SplitSizes};
@@ -16,12 +18,8 @@ fn bench(c: &mut Criterion) {
     let data = Dataset::from_mnist(&train, 1.0, 0.0).unwrap();
     let mut group = c.benchmark_group("train_epoch_6000");
     group.sample_size(20);
-    for sizes in [[784usize, 40, 20, 10].as_slice(), [784, 60, 10].as_slice()] {
-        let name = sizes
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join("-");
+    for sizes in common::PAPER_NETWORKS {
+        let name = common::architecture(sizes);
         for (label, batch) in [("batch100", Batch::Size(100)), ("full", Batch::Full)] {
             let sgd = SgdConfig {
                 learning_rate: 0.01,
