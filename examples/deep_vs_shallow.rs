@@ -5,7 +5,7 @@
 //!
 //! Without options: a quick version (1,000 epochs, batch 100, two seeds) on the embedded MNIST
 //! subset, a few minutes on two cores. Options:
-//!   --paper          the paper's scale: 30,000 epochs
+//!   --paper          the paper's scale: 30,000 epochs, one seed
 //!   --smoke          a few epochs on a few hundred samples (for CI)
 //!   --epochs N  --batch B|full  --lr X  --seeds K  --data DIR  --out DIR
 //!   --resume         continue an interrupted run in DIR (finished runs are read back)
@@ -25,7 +25,11 @@ fn main() {
 }
 
 fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
-    let mut config = ExperimentConfig::quick();
+    let mut paper = false;
+    let mut smoke = false;
+    let mut epochs: Option<usize> = None;
+    let mut batch: Option<Option<usize>> = None;
+    let mut lr: Option<f64> = None;
     let mut out = PathBuf::from("results/deep_vs_shallow");
     let mut data: Option<PathBuf> = None;
     let mut resume = false;
@@ -35,26 +39,16 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
-            "--paper" => {
-                config = ExperimentConfig {
-                    seeds: config.seeds.clone(),
-                    ..ExperimentConfig::paper()
-                }
-            }
-            "--smoke" => {
-                config.epochs = 5;
-                config.train_samples = 300;
-                config.test_samples = 100;
-                config.batch = Some(50);
-            }
-            "--epochs" => config.epochs = value()?.parse()?,
+            "--paper" => paper = true,
+            "--smoke" => smoke = true,
+            "--epochs" => epochs = Some(value()?.parse()?),
             "--batch" => {
-                config.batch = match value()?.as_str() {
+                batch = Some(match value()?.as_str() {
                     "full" => None,
                     b => Some(b.parse()?),
-                }
+                })
             }
-            "--lr" => config.learning_rate = value()?.parse()?,
+            "--lr" => lr = Some(value()?.parse()?),
             "--seeds" => seeds = Some(value()?.parse()?),
             "--data" => data = Some(value()?.into()),
             "--out" => out = value()?.into(),
@@ -62,6 +56,27 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             "--quiet" => quiet = true,
             other => return Err(format!("unknown argument {other} (see the file's header)").into()),
         }
+    }
+    // The base configuration first, then the explicit flags over it, whatever their order.
+    let mut config = if paper {
+        ExperimentConfig::paper()
+    } else {
+        ExperimentConfig::quick()
+    };
+    if smoke {
+        config.epochs = 5;
+        config.train_samples = 300;
+        config.test_samples = 100;
+        config.batch = Some(50);
+    }
+    if let Some(e) = epochs {
+        config.epochs = e;
+    }
+    if let Some(b) = batch {
+        config.batch = b;
+    }
+    if let Some(x) = lr {
+        config.learning_rate = x;
     }
     if let Some(k) = seeds {
         config.seeds = (1..=k).collect();

@@ -598,7 +598,13 @@ impl Report {
             &self
                 .networks
                 .iter()
-                .map(|n| format!("{} (epoch {}, {} seeds)", n.network, n.epoch, n.seeds))
+                .map(|n| {
+                    let plural = if n.seeds == 1 { "" } else { "s" };
+                    format!(
+                        "{} (epoch {}, {} seed{plural})",
+                        n.network, n.epoch, n.seeds
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(" | "),
         );
