@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 /// Errors while drawing a figure.
@@ -128,6 +130,60 @@ fn draw_err(title: &str, path: &Path, e: impl std::fmt::Display) -> FigureError 
     }
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type ErrFn<'e> = dyn Fn(&dyn std::fmt::Display) -> FigureError + 'e;
+
+/// Title, axis labels and ranges of a chart.
+struct Axes<'s> {
+    title: &'s str,
+    x_label: &'s str,
+    y_label: &'s str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+}
+
+impl Axes<'_> {
+    /// A white canvas with the caption, the axes and the mesh drawn.
+    fn chart<'a, 'b>(
+        self,
+        root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+        err: &ErrFn<'_>,
+    ) -> Result<Chart<'a, 'b>, FigureError> {
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(self.x, self.y)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label)
+            .y_desc(self.y_label)
+            .draw()
+            .map_err(|e| err(&e))?;
+        Ok(chart)
+    }
+}
+
+/// Draw the legend at `position` and write the file.
+fn finish<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    position: SeriesLabelPosition,
+    err: &ErrFn<'_>,
+) -> Result<(), FigureError> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(position)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))
+}
+
 impl LinePlot {
     /// Write the plot as an SVG file (800 x 560 pixels). Non-finite points are skipped.
     pub fn write_svg(&self, path: &Path) -> Result<(), FigureError> {
@@ -145,20 +201,14 @@ impl LinePlot {
         let (y0, y1) = padded(y0, y1);
         let err = |e: &dyn std::fmt::Display| draw_err(&self.title, path, e);
         let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(&e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&self.title, ("sans-serif", 20))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc(self.x_label.as_str())
-            .y_desc(self.y_label.as_str())
-            .draw()
-            .map_err(|e| err(&e))?;
+        let axes = Axes {
+            title: &self.title,
+            x_label: &self.x_label,
+            y_label: &self.y_label,
+            x: x0..x1,
+            y: y0..y1,
+        };
+        let mut chart = axes.chart(&root, &err)?;
         for (k, c) in self.curves.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
             let pts: Vec<(f64, f64)> = c
@@ -201,15 +251,7 @@ impl LinePlot {
                     .map_err(|e| err(&e))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
-        Ok(())
+        finish(&mut chart, &root, SeriesLabelPosition::UpperRight, &err)
     }
 }
 
@@ -235,20 +277,14 @@ impl HistogramPlot {
         }
         let err = |e: &dyn std::fmt::Display| draw_err(&self.title, path, e);
         let root = SVGBackend::new(path, (800, 560)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(&e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&self.title, ("sans-serif", 20))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, 0.0..(ymax * 1.1).max(1.0))
-            .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc(self.x_label.as_str())
-            .y_desc("count")
-            .draw()
-            .map_err(|e| err(&e))?;
+        let axes = Axes {
+            title: &self.title,
+            x_label: &self.x_label,
+            y_label: "count",
+            x: x0..x1,
+            y: 0.0..(ymax * 1.1).max(1.0),
+        };
+        let mut chart = axes.chart(&root, &err)?;
         for (k, (label, counts)) in self.groups.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
             let mut pts = vec![(x0, 0.0)];
@@ -265,9 +301,11 @@ impl HistogramPlot {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
         }
-        for (x, label) in &self.marks {
+        for (k, (x, label)) in self.marks.iter().enumerate() {
             if x.is_finite() {
                 let top = (ymax * 1.05).max(0.95);
+                // Labels step down so that marks close together stay readable.
+                let label_y = top * (1.0 - 0.06 * (k % 6) as f64);
                 chart
                     .draw_series(LineSeries::new(
                         vec![(*x, 0.0), (*x, top)],
@@ -277,21 +315,13 @@ impl HistogramPlot {
                 chart
                     .draw_series(std::iter::once(Text::new(
                         label.clone(),
-                        (*x, top),
+                        (*x, label_y),
                         ("sans-serif", 12),
                     )))
                     .map_err(|e| err(&e))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
-        Ok(())
+        finish(&mut chart, &root, SeriesLabelPosition::UpperLeft, &err)
     }
 }
 
