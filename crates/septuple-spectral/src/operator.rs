@@ -449,6 +449,36 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "openblas")]
+    #[test]
+    fn lapack_eigenvalues_in_any_memory_order() {
+        // [[2, 1], [1, 2]] has eigenvalues 1 and 3 (exact in floating point up to rounding);
+        // transposed (column-major) and strided views must give the same values.
+        use crate::backend::Lapack;
+        let a = ndarray::array![[2.0, 1.0], [1.0, 2.0]];
+        let e = Lapack.symmetric_eigenvalues(a.view()).unwrap();
+        assert_abs_diff_eq!(e[0], 1.0, epsilon = 1e-14);
+        assert_abs_diff_eq!(e[1], 3.0, epsilon = 1e-14);
+        let net = Layered::random(&[9, 6, 4], Builtin::Tanh, Init::TorchLinear, 3).unwrap();
+        let sep = net.to_septuple();
+        let g = g_operator(&sep, mean_state(&net, 4).view()).unwrap();
+        let reference = Faer::default().symmetric_eigenvalues(g.view()).unwrap();
+        let strided = g.slice(ndarray::s![..;2, ..;2]);
+        let strided_ref = Faer::default()
+            .symmetric_eigenvalues(strided.to_owned().view())
+            .unwrap();
+        for (view, expected) in [(g.t(), &reference), (strided, &strided_ref)] {
+            let got = Lapack.symmetric_eigenvalues(view).unwrap();
+            assert_eq!(got.len(), expected.len());
+            for (x, y) in got.iter().zip(expected.iter()) {
+                assert_abs_diff_eq!(x, y, epsilon = 1e-12);
+            }
+        }
+        assert!(Lapack
+            .symmetric_eigenvalues(g.slice(ndarray::s![.., 1..]))
+            .is_err());
+    }
+
     #[test]
     fn bad_inputs_are_errors() {
         let net = Layered::random(&[4, 3, 2], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
