@@ -41,6 +41,13 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("svd_only", &name), |b| {
             b.iter(|| backend.singular_values(m.view()).unwrap())
         });
+        // faer on two threads (the peer's count), where the dense path is the one chosen.
+        if !structured_pays {
+            let two = Faer { threads: 2 };
+            group.bench_function(BenchmarkId::new("svd_only_2threads", &name), |b| {
+                b.iter(|| two.singular_values(m.view()).unwrap())
+            });
+        }
         #[cfg(feature = "openblas")]
         {
             let lapack = septuple::spectral::Lapack;

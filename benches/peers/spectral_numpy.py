@@ -4,6 +4,10 @@ eigvalsh of G = (I - f'w)^T (I - f'w) on the same matrices, with 2 threads.
 
     SEPTUPLE_DUMP_MATRICES=1 cargo bench --bench spectral -- svd_only   # writes the matrices
     python3 benches/peers/spectral_numpy.py
+
+Run it with two numpys to separate the algorithm from the library: a PyPI wheel (its own
+OpenBLAS) and a distribution build linked against the same system OpenBLAS as the `openblas`
+feature (Debian: `apt-get install python3-numpy`, then `/usr/bin/python3 ...`).
 """
 import glob
 import os
@@ -27,8 +31,16 @@ def median_ms(f, repeats=10):
     return statistics.median(times)
 
 
+def blas_name():
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas['version']}"
+    except Exception:  # numpy < 1.26 has no dict mode: a system build (e.g. Debian's)
+        return "system BLAS/LAPACK"
+
+
 def main():
-    print(f"numpy {np.__version__}, 2 threads")
+    print(f"numpy {np.__version__} ({blas_name()}), 2 threads")
     print("| network | N | numpy svd(compute_uv=False) | numpy eigvalsh(G) |")
     print("| --- | --- | --- | --- |")
     for path in sorted(glob.glob(os.path.join(ROOT, "target", "spectral-matrices", "*.f64"))):
