@@ -615,11 +615,11 @@ impl Report {
             ("mu2 = Tr (log G)^2 (9.5)", Box::new(move |n| cell(&n.mu2))),
             ("mu3 = Tr (log G)^3 (9.6)", Box::new(move |n| cell(&n.mu3))),
             (
-                "variance of dynamical log lambda",
+                "mu2 normalised: variance of dynamical log lambda",
                 Box::new(move |n| cell(&n.variance)),
             ),
             (
-                "skewness of dynamical log lambda",
+                "mu3 normalised: skewness of dynamical log lambda",
                 Box::new(move |n| cell(&n.skewness)),
             ),
             ("gap position (log lambda)", Box::new(move |n| cell(&n.gap))),

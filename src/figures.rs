@@ -251,7 +251,48 @@ impl LinePlot {
                     .map_err(|e| err(&e))?;
             }
         }
-        finish(&mut chart, &root, SeriesLabelPosition::UpperRight, &err)
+        let corner = emptiest_corner(
+            self.curves
+                .iter()
+                .flat_map(|c| c.points.iter().copied())
+                .chain(marker_pts.iter().copied()),
+            (x0, x1),
+            (y0, y1),
+        );
+        finish(&mut chart, &root, corner, &err)
+    }
+}
+
+/// The corner of the plot area (x in `xr`, y in `yr`) where the legend covers the fewest
+/// points: corners are the outer 35 % of the width by the outer 30 % of the height; ties go to
+/// upper right, upper left, lower right, lower left in that order.
+fn emptiest_corner(
+    points: impl Iterator<Item = (f64, f64)>,
+    xr: (f64, f64),
+    yr: (f64, f64),
+) -> SeriesLabelPosition {
+    let (left, right) = (xr.0 + 0.35 * (xr.1 - xr.0), xr.1 - 0.35 * (xr.1 - xr.0));
+    let (low, high) = (yr.0 + 0.3 * (yr.1 - yr.0), yr.1 - 0.3 * (yr.1 - yr.0));
+    // upper right, upper left, lower right, lower left
+    let mut counts = [0usize; 4];
+    for (x, y) in points.filter(|(x, y)| x.is_finite() && y.is_finite()) {
+        let upper = y >= high;
+        let lower = y <= low;
+        if x >= right {
+            counts[0] += usize::from(upper);
+            counts[2] += usize::from(lower);
+        }
+        if x <= left {
+            counts[1] += usize::from(upper);
+            counts[3] += usize::from(lower);
+        }
+    }
+    let best = (0..4).min_by_key(|&k| (counts[k], k)).unwrap_or(0);
+    match best {
+        0 => SeriesLabelPosition::UpperRight,
+        1 => SeriesLabelPosition::UpperLeft,
+        2 => SeriesLabelPosition::LowerRight,
+        _ => SeriesLabelPosition::LowerLeft,
     }
 }
 
@@ -352,6 +393,25 @@ mod tests {
     fn histogram_counts() {
         let c = histogram(&[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, f64::NAN], &[0.0, 1.0, 2.0]);
         assert_eq!(c, vec![2.0, 3.0]);
+    }
+
+    #[test]
+    fn legend_goes_to_the_emptiest_corner() {
+        let rising = (0..20).map(|i| (i as f64, i as f64));
+        assert!(matches!(
+            emptiest_corner(rising, (0.0, 19.0), (0.0, 19.0)),
+            SeriesLabelPosition::UpperLeft
+        ));
+        let falling = (0..20).map(|i| (i as f64, 19.0 - i as f64));
+        assert!(matches!(
+            emptiest_corner(falling, (0.0, 19.0), (0.0, 19.0)),
+            SeriesLabelPosition::UpperRight
+        ));
+        let high = (0..20).map(|i| (i as f64, 10.0 + (i % 2) as f64 * 9.0));
+        assert!(matches!(
+            emptiest_corner(high, (0.0, 19.0), (0.0, 19.0)),
+            SeriesLabelPosition::LowerRight
+        ));
     }
 
     #[test]
