@@ -233,23 +233,34 @@ impl LinePlot {
                     });
             }
         }
-        for (x, y, label) in &self.markers {
-            if x.is_finite() && y.is_finite() {
-                chart
-                    .draw_series(std::iter::once(Cross::new(
-                        (*x, *y),
-                        6,
-                        BLACK.stroke_width(2),
-                    )))
-                    .map_err(|e| err(&e))?;
-                chart
-                    .draw_series(std::iter::once(Text::new(
-                        label.clone(),
-                        (*x, *y),
-                        ("sans-serif", 12),
-                    )))
-                    .map_err(|e| err(&e))?;
-            }
+        let shown: Vec<&(f64, f64, String)> = self
+            .markers
+            .iter()
+            .filter(|(x, y, _)| x.is_finite() && y.is_finite())
+            .collect();
+        for (k, (x, y, label)) in shown.iter().enumerate() {
+            chart
+                .draw_series(std::iter::once(Cross::new(
+                    (*x, *y),
+                    6,
+                    BLACK.stroke_width(2),
+                )))
+                .map_err(|e| err(&e))?;
+            // Two markers closer than a line of text: the later label goes to the left.
+            let crowded = shown[..k].iter().any(|(u, v, _)| {
+                (u - x).abs() <= 0.05 * (x1 - x0) && (v - y).abs() <= 0.04 * (y1 - y0)
+            });
+            let dx = if crowded {
+                -8 - 7 * label.chars().count() as i32
+            } else {
+                6
+            };
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((*x, *y))
+                        + Text::new(label.clone(), (dx, 2), ("sans-serif", 12)),
+                ))
+                .map_err(|e| err(&e))?;
         }
         let corner = emptiest_corner(
             self.curves
