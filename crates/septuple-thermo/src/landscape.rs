@@ -201,7 +201,9 @@ impl Landscape {
     /// the derivative touches zero without changing sign is found as a root of the second
     /// derivative at which g(a) = g(b) to 1e-10 relative. Each point is classified by the sign
     /// of the second derivative (where it exceeds 1e-9 of the size of its two terms), or else
-    /// by the signs of the derivative on either side.
+    /// by the signs of the derivative on either side. Candidates closer than 1e-6 whose values
+    /// agree to 1e-12 are reported once (at beta = 1/2 the branch meets u = 0 in a single
+    /// degenerate inflection point).
     ///
     /// Errors: a non-finite or empty range, `cells` = 0.
     pub fn stationary_points(
@@ -253,11 +255,21 @@ impl Landscape {
         }
         us.sort_by(f64::total_cmp);
         // Merge duplicates (the same root found twice, e.g. u = 0 by bracketing and exactly);
-        // keep u = 0 itself when it is one of them.
+        // keep u = 0 itself when it is one of them. Near a degenerate stationary point (beta =
+        // 1/2, where the branch meets u = 0) the derivative is below its rounding error over a
+        // range of about 1e-8 and bisection stops anywhere in it: roots closer than 1e-6 whose
+        // values of -DeltaF agree to 1e-12 are one point (no double-precision evaluation can
+        // tell them apart).
+        let same = |a: f64, b: f64| {
+            let (fa, fb) = (self.value(a), self.value(b));
+            (a - b).abs() <= 1e-9 * width.max(1e-300) + 1e-12
+                || ((a - b).abs() <= 1e-6 * a.abs().max(1.0)
+                    && (fa - fb).abs() <= 1e-12 * fa.abs().max(fb.abs()).max(1.0))
+        };
         let mut merged: Vec<f64> = Vec::new();
         for u in us {
             match merged.last_mut() {
-                Some(last) if (u - *last).abs() <= 1e-9 * width.max(1e-300) + 1e-12 => {
+                Some(last) if same(*last, u) => {
                     if u == 0.0 {
                         *last = 0.0;
                     }
@@ -512,6 +524,16 @@ mod tests {
             assert_eq!(l.phase(), phase, "beta = {beta}");
             let pts = l.stationary_points(-12.0, 12.0, 2400).unwrap();
             let kinds: Vec<_> = pts.iter().map(|p| (p.log_lambda, p.kind)).collect();
+            // The same points on Fig. 1's grid, where u = 0 is not a grid node and the
+            // degenerate point at beta = 1/2 is found by bisection as well as exactly.
+            let fig = l.stationary_points(-8.0, 4.0, 2000).unwrap();
+            let fig_kinds: Vec<_> = fig.iter().map(|p| p.kind).collect();
+            let in_range: Vec<_> = kinds
+                .iter()
+                .filter(|(u, _)| (-8.0..=4.0).contains(u))
+                .map(|p| p.1)
+                .collect();
+            assert_eq!(fig_kinds, in_range, "beta = {beta}");
             let ustar = 2.0 * ((1.0 - beta) / beta).ln();
             match case {
                 0 => {
