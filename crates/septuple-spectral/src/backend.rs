@@ -167,7 +167,7 @@ impl SpectrumBackend for Lapack {
 
     fn symmetric_eigenvalues(&self, m: ArrayView2<'_, f64>) -> Result<Vec<f64>, SpectralError> {
         // Straight to LAPACK's dsyev with jobz = 'N': ndarray-linalg's `eigvalsh` asks for the
-        // eigenvectors too and throws them away, which costs up to 30x at N in the thousands.
+        // eigenvectors too and throws them away, which dominates the cost at N in the thousands.
         use ndarray_linalg::{AllocatedArray, AllocatedArrayMut, Lapack as _, UPLO};
         check_square(m)?;
         check_finite("matrix", m)?;

@@ -453,7 +453,10 @@ mod tests {
     #[test]
     fn lapack_eigenvalues_in_any_memory_order() {
         // [[2, 1], [1, 2]] has eigenvalues 1 and 3 (exact in floating point up to rounding);
-        // transposed (column-major) and strided views must give the same values.
+        // transposed (column-major) and strided views must give the same values. G here has
+        // norm below 10, so two backward-stable eigensolvers agree to a few eps times 10 in
+        // every eigenvalue; 1e-12 leaves two orders of margin and still catches a wrong
+        // layout or triangle, which changes the values at O(1).
         use crate::backend::Lapack;
         let a = ndarray::array![[2.0, 1.0], [1.0, 2.0]];
         let e = Lapack.symmetric_eigenvalues(a.view()).unwrap();

@@ -261,10 +261,12 @@ impl Landscape {
         // values of -DeltaF agree to 1e-12 are one point (no double-precision evaluation can
         // tell them apart).
         let same = |a: f64, b: f64| {
-            let (fa, fb) = (self.value(a), self.value(b));
-            (a - b).abs() <= 1e-9 * width.max(1e-300) + 1e-12
-                || ((a - b).abs() <= 1e-6 * a.abs().max(1.0)
-                    && (fa - fb).abs() <= 1e-12 * fa.abs().max(fb.abs()).max(1.0))
+            let d = (a - b).abs();
+            d <= 1e-9 * width.max(1e-300) + 1e-12
+                || (d <= 1e-6 * a.abs().max(1.0) && {
+                    let (fa, fb) = (self.value(a), self.value(b));
+                    (fa - fb).abs() <= 1e-12 * fa.abs().max(fb.abs()).max(1.0)
+                })
         };
         let mut merged: Vec<f64> = Vec::new();
         for u in us {
