@@ -9,7 +9,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use septuple::core::{Boundary, Builtin, BulkSolver, FixedPointOptions, Init, Layered, Potential};
+use septuple::core::{
+    Boundary, Builtin, BulkSolver, FixedPointOptions, Init, Layered, Network, Potential,
+};
 
 const SAMPLES: usize = 6000;
 
@@ -34,10 +36,10 @@ fn bench(c: &mut Criterion) {
     for sizes in common::PAPER_NETWORKS {
         let name = common::architecture(sizes);
         let net = Layered::random(sizes, Builtin::Tanh, Init::TorchLinear, 3).unwrap();
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let data = Boundary::new(x.view(), t.view());
         group.bench_function(BenchmarkId::new("layered_forward_6000", &name), |b| {
-            b.iter(|| net.states(x.view()).unwrap())
+            b.iter(|| net.forward_states(x.view()).unwrap())
         });
         group.bench_function(BenchmarkId::new("fixed_state_6000", &name), |b| {
             b.iter(|| {

@@ -11,7 +11,7 @@ mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::Array2;
-use septuple::core::{Builtin, Init, Layered};
+use septuple::core::{Builtin, DenseBudget, Init, Layered, Network};
 use septuple::spectral::{g_operator, jacobian, spectrum, Faer, Method, SpectrumBackend};
 
 fn bench(c: &mut Criterion) {
@@ -25,7 +25,7 @@ fn bench(c: &mut Criterion) {
             ((s * 7 + p * 3) % 17) as f64 / 17.0
         });
         let mean = net.mean_state(inputs.view()).unwrap();
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let backend = Faer::default();
         let r = sep.n_neurons() - sizes[0];
         let structured_pays = 2 * (r + r.min(sizes[0])) <= sep.n_neurons();
@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| spectrum(&sep, mean.view(), method, &backend).unwrap())
             });
         }
-        let m = jacobian(&sep, mean.view()).unwrap();
+        let m = jacobian(&sep, mean.view(), DenseBudget::default()).unwrap();
         group.bench_function(BenchmarkId::new("svd_only", &name), |b| {
             b.iter(|| backend.singular_values(m.view()).unwrap())
         });
@@ -54,12 +54,12 @@ fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("svd_only_openblas", &name), |b| {
                 b.iter(|| lapack.singular_values(m.view()).unwrap())
             });
-            let g = g_operator(&sep, mean.view()).unwrap();
+            let g = g_operator(&sep, mean.view(), DenseBudget::default()).unwrap();
             group.bench_function(BenchmarkId::new("eigvalsh_g_openblas", &name), |b| {
                 b.iter(|| lapack.symmetric_eigenvalues(g.view()).unwrap())
             });
         }
-        let g = g_operator(&sep, mean.view()).unwrap();
+        let g = g_operator(&sep, mean.view(), DenseBudget::default()).unwrap();
         group.bench_function(BenchmarkId::new("eigvalsh_g", &name), |b| {
             b.iter(|| backend.symmetric_eigenvalues(g.view()).unwrap())
         });

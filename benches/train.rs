@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     epoch += 1;
                     trainer.epoch(&mut net, &mut ws, &data, epoch).unwrap();
-                    net.sync(&ws);
+                    net.sync(&ws).unwrap();
                 })
             });
         }

@@ -12,8 +12,8 @@
 use std::path::PathBuf;
 
 use septuple::io::{load_layered, Mnist};
-use septuple::spectral::{analyze, eigen_components, AnalyzeOptions, Faer, Method};
-use septuple::thermo::{Split, ThermoSummary};
+use septuple::spectral::{analyze, AnalysisOptions, Faer, Method, ThermoOptions};
+use septuple::thermo::{EigenvalueSplit, ThermoPoint};
 
 fn main() {
     if let Err(e) = run() {
@@ -68,39 +68,22 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("--samples {samples}: expected 1 to {}", mnist.len()).into());
     }
     let inputs = mnist.select(0..samples)?;
-    let options = AnalyzeOptions {
-        method,
-        ..AnalyzeOptions::default()
+    let options = AnalysisOptions {
+        spectrum: method.into(),
+        thermo: beta.map(|beta| ThermoOptions {
+            at: ThermoPoint {
+                beta,
+                mass,
+                split: EigenvalueSplit::default(),
+            },
+            mean_components: true,
+        }),
+        ..AnalysisOptions::default()
     };
-    let analysis = analyze(&net, inputs.images(), options, &Faer::default())?;
-    let s = &analysis.summary;
-    let mut doc = serde_json::json!({
-        "weights": weights.display().to_string(),
-        "n_neurons": s.n_neurons,
-        "layers": analysis.layers,
-        "n_samples": analysis.n_samples,
-        "method": analysis.method,
-        "sum_log_lambda": s.sum_log_lambda,
-        "n_dynamical": s.n_dynamical,
-        "dynamical_tolerance": s.dynamical_tolerance,
-        "log_lambda": s.log_lambda,
-        "traces": s.traces,
-        "mu2": s.mu2,
-        "mu3": s.mu3,
-        "mean": s.mean,
-        "variance": s.variance,
-        "skewness": s.skewness,
-        "c20": s.c20,
-        "c_all_but_20": s.c_all_but_20,
-        "gap_log_lambda": s.gap.map(|g| g.log_lambda),
-        "gap": s.gap,
-    });
-    if let Some(beta) = beta {
-        let mean = net.mean_state(inputs.images())?;
-        let (lambda, a) = eigen_components(&net.to_septuple(), mean.view())?;
-        let thermo = ThermoSummary::new(&lambda, Some(&a), beta, mass, &Split::default())?;
-        doc["thermo"] = serde_json::to_value(thermo)?;
-    }
+    let analysis = analyze(&net, inputs.images(), &options, &Faer::default())?;
+    let mut doc = serde_json::to_value(analysis.report())?;
+    doc["weights"] = weights.display().to_string().into();
+    doc["layers"] = serde_json::to_value(net.layer_sizes())?;
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
 }

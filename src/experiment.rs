@@ -9,12 +9,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use septuple_core::{Builtin, BulkSolver, Init, Layered};
+use septuple_core::{Builtin, BulkSolver, Init, Layered, Network};
 use septuple_io::{Mnist, SplitSizes};
-use septuple_spectral::{spectrum, Faer, Method, SpectrumSummary};
+use septuple_spectral::{spectrum, Faer, Method, SpectrumSummary, TopCount};
 use septuple_thermo::{
-    beta_from_energy_self_consistent, beta_from_gap, beta_from_gap_eq_9_4_as_printed, Landscape,
-    LawChecker, Split, StationaryKind, TrajectoryPoint,
+    beta_from_energy_self_consistent, beta_from_gap, beta_from_gap_eq_9_4_as_printed,
+    EigenvalueSplit as Split, Landscape, LawChecker, StationaryKind, TrajectoryPoint,
 };
 use septuple_train::{
     evaluate, Batch, CheckpointSchedule, Checkpointer, Context, Dataset, Objective, Observer,
@@ -259,7 +259,7 @@ pub fn analyse(
     let net = ctx.model;
     let mean = net.mean_state(ctx.train.inputs())?;
     let spec = spectrum(
-        &net.to_septuple(),
+        &net.to_septuple()?,
         mean.view(),
         Method::Auto,
         &Faer::default(),
@@ -289,8 +289,8 @@ pub fn analyse(
         mu3: s.mu3,
         variance: s.variance,
         skewness: s.skewness,
-        c20: s.c20,
-        c_all_but_20: s.c_all_but_20,
+        c20: s.complexity(TopCount::Largest(20)).unwrap_or(f64::NAN),
+        c_all_but_20: s.complexity(TopCount::AllBut(20)).unwrap_or(f64::NAN),
         beta_gap: gap.and_then(|u| beta_from_gap(u, GAMMA).ok()),
         beta_gap_eq_9_4: gap.and_then(|u| beta_from_gap_eq_9_4_as_printed(u).ok()),
         gap,

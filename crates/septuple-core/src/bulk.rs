@@ -524,6 +524,7 @@ impl<'a, A: Activation> Setup<'a, A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Network;
     use crate::{Builtin, Init, Layered};
     use ndarray::array;
 
@@ -564,7 +565,7 @@ mod tests {
     #[test]
     fn no_outputs_zero_mass_forward_state_is_the_solution() {
         let lay = Layered::random(&[4, 5, 3], Builtin::Tanh, Init::TorchLinear, 2).unwrap();
-        let (w, b, a, i, _) = lay.to_septuple().into_parts();
+        let (w, b, a, i, _) = lay.to_septuple().unwrap().into_parts();
         let net = Septuple::new(w, b, a, i, vec![]).unwrap();
         let (x, _) = data(6, 4, 0);
         let sol = BulkSolver::default()
@@ -575,14 +576,15 @@ mod tests {
             assert_eq!(r.loss, 0.0);
             assert_eq!(r.iterations, 0);
         }
-        assert_eq!(sol.states, net.forward(x.view()).unwrap());
+        assert_eq!(sol.states, net.forward_states(x.view()).unwrap());
     }
 
     #[test]
     fn supervised_solve_lowers_h_and_is_stationary() {
         let net = Layered::random(&[4, 6, 5, 3], Builtin::Tanh, Init::TorchLinear, 4)
             .unwrap()
-            .to_septuple();
+            .to_septuple()
+            .unwrap();
         let (x, t) = data(20, 4, 3);
         let bd = Boundary::new(x.view(), t.view());
         let sol = BulkSolver::default()
@@ -606,7 +608,8 @@ mod tests {
     fn mass_pushes_to_the_bounds_and_kkt_holds() {
         let net = Layered::random(&[3, 4, 2], Builtin::Tanh, Init::TorchLinear, 8)
             .unwrap()
-            .to_septuple();
+            .to_septuple()
+            .unwrap();
         let (x, t) = data(10, 3, 2);
         let bd = Boundary::new(x.view(), t.view());
         let pot = Potential::mass(3.0);
@@ -627,7 +630,7 @@ mod tests {
         for (seed, m) in [(1u64, 0.0), (2, 0.0), (3, 0.5), (4, 2.0), (5, 0.0)] {
             let lay = Layered::random(&[1, 1, 1], Builtin::Tanh, Init::Normal { std: 2.0 }, seed)
                 .unwrap();
-            let net = lay.to_septuple();
+            let net = lay.to_septuple().unwrap();
             let x = array![[0.6]];
             let t = array![[-0.8]];
             let bd = Boundary::new(x.view(), t.view());
@@ -665,7 +668,8 @@ mod tests {
     fn thread_count_does_not_change_results() {
         let net = Layered::random(&[5, 7, 4, 3], Builtin::Tanh, Init::TorchLinear, 11)
             .unwrap()
-            .to_septuple();
+            .to_septuple()
+            .unwrap();
         let (x, t) = data(40, 5, 3);
         let bd = Boundary::new(x.view(), t.view());
         let solve = |threads: usize| {
@@ -686,7 +690,8 @@ mod tests {
     fn bad_parameters_are_errors() {
         let net = Layered::random(&[2, 2, 1], Builtin::Tanh, Init::TorchLinear, 1)
             .unwrap()
-            .to_septuple();
+            .to_septuple()
+            .unwrap();
         let x = array![[0.1, 0.2]];
         let t = array![[0.5]];
         let bd = Boundary::new(x.view(), t.view());

@@ -8,6 +8,7 @@ use crate::activation::Activation;
 use crate::bulk::BulkSolver;
 use crate::error::CoreError;
 use crate::loss::{Boundary, BulkLoss, Loss, Potential};
+use crate::network::Network;
 use crate::septuple::Septuple;
 
 /// Which states represent the empirical ensemble of a data set.
@@ -36,22 +37,12 @@ pub fn ensemble_states<A: Activation>(
     }
     match source {
         StateSource::Forward => {
-            let mut x = net.forward(boundary.inputs)?;
+            let mut x = net.forward_states(boundary.inputs)?;
             boundary.impose(net, &mut x)?;
             Ok(x)
         }
         StateSource::BulkSolved(solver) => Ok(solver.solve(net, potential, boundary)?.states),
     }
-}
-
-/// The mean state `<x>` of Eq. (5.3): the average of the forward fixed states (Eq. 2.9) of a
-/// batch of inputs (S x n_in, S >= 1); the empirical ensemble stands for p(x).
-pub fn mean_state<A: Activation>(
-    net: &Septuple<A>,
-    inputs: ndarray::ArrayView2<'_, f64>,
-) -> Result<Array1<f64>, CoreError> {
-    let x = net.forward(inputs)?;
-    Septuple::<A>::mean_rows(&x, "input data")
 }
 
 /// The mean state `<x>` of Eq. (5.3) over the states of a [`StateSource`].
@@ -83,14 +74,14 @@ pub fn bulk_loss_average<A: Activation>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Builtin, Init, Layered};
+    use crate::{Builtin, Init, Layered, Network};
     use approx::assert_abs_diff_eq;
     use ndarray::Array2;
 
     #[test]
     fn solved_average_is_below_forward_average() {
         let lay = Layered::random(&[3, 5, 2], Builtin::Tanh, Init::TorchLinear, 3).unwrap();
-        let net = lay.to_septuple();
+        let net = lay.to_septuple().unwrap();
         let x = Array2::from_shape_fn((15, 3), |(i, j)| ((i * 3 + j) as f64).cos());
         let t = Array2::from_shape_fn((15, 2), |(i, j)| if (i + j) % 2 == 0 { 1.0 } else { -1.0 });
         let bd = Boundary::new(x.view(), t.view());
@@ -105,11 +96,11 @@ mod tests {
         assert!(solved < fwd, "{solved} vs {fwd}");
         assert!(solved > 0.0);
         // The mean state from forward states equals the layered mean state.
-        let m1 = mean_state(&net, x.view()).unwrap();
+        let m1 = Network::mean_state(&net, x.view()).unwrap();
         let m2 = lay.mean_state(x.view()).unwrap();
         assert_abs_diff_eq!(m1, m2, epsilon = 1e-15);
         assert!(matches!(
-            mean_state(&net, Array2::zeros((0, 3)).view()),
+            Network::mean_state(&net, Array2::zeros((0, 3)).view()),
             Err(CoreError::Empty { .. })
         ));
     }

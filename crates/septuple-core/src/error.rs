@@ -134,6 +134,20 @@ pub enum CoreError {
         /// The number of samples of the input data.
         samples: usize,
     },
+    /// A dense form would take more memory than its budget allows.
+    #[error("{what} would be a {rows} x {cols} matrix of f64 ({bytes} bytes), more than the budget of {budget} bytes; use a method that does not need the dense form, or raise the budget")]
+    TooLarge {
+        /// What would be built.
+        what: String,
+        /// Its rows.
+        rows: usize,
+        /// Its columns.
+        cols: usize,
+        /// The bytes it would take.
+        bytes: u128,
+        /// The budget in bytes.
+        budget: u64,
+    },
     /// An empty data set was passed where at least one sample is needed.
     #[error("{what} has no samples; at least one is needed")]
     Empty {

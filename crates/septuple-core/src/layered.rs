@@ -1,13 +1,16 @@
 //! Layered feedforward networks: the per-layer form (W_l, b_l) of a feedforward septuple.
 
-use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use std::borrow::Cow;
+
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::activation::{Activation, Builtin};
 use crate::error::{check_finite, CoreError};
-use crate::septuple::Septuple;
+use crate::network::{check_block, check_vectors, DenseBudget, Network};
+use crate::septuple::{Feedforward, Septuple};
 
 /// Seeded weight initialisers for [`Layered::random`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,6 +87,18 @@ impl<A: Activation> Layered<A> {
                 activations.len()
             )));
         }
+        // Row-major storage whatever layout the caller's arrays have (a Fortran-order file
+        // gives column-major matrices): the kernels of every crate may rely on it.
+        let weights: Vec<Array2<f64>> = weights
+            .into_iter()
+            .map(|w| {
+                if w.is_standard_layout() {
+                    w
+                } else {
+                    w.as_standard_layout().into_owned()
+                }
+            })
+            .collect();
         let mut sizes = vec![weights[0].ncols()];
         for (l, (w, b)) in weights.iter().zip(&biases).enumerate() {
             let fan_in = sizes[l];
@@ -203,19 +218,89 @@ impl<A: Activation> Layered<A> {
         &self.weights
     }
 
-    /// Mutable access to the weight matrices, for training. Shapes must be kept; values must stay finite.
-    pub fn weights_mut(&mut self) -> &mut [Array2<f64>] {
-        &mut self.weights
-    }
-
     /// The bias vectors b_1, ..., b_{L-1}.
     pub fn biases(&self) -> &[Array1<f64>] {
         &self.biases
     }
 
-    /// Mutable access to the bias vectors, for training. Shapes must be kept; values must stay finite.
-    pub fn biases_mut(&mut self) -> &mut [Array1<f64>] {
-        &mut self.biases
+    /// Overwrite every weight matrix and bias vector with the given values (same shapes as
+    /// now, every value finite), checked before anything is written: on error the network is
+    /// unchanged and stays valid.
+    pub fn assign_parameters(
+        &mut self,
+        weights: &[ArrayView2<'_, f64>],
+        biases: &[ArrayView1<'_, f64>],
+    ) -> Result<(), CoreError> {
+        if weights.len() != self.weights.len() || biases.len() != self.biases.len() {
+            return Err(CoreError::Layers {
+                reason: format!(
+                    "{} weight matrices and {} bias vectors given for {} non-input layers; expected one of each per layer",
+                    weights.len(),
+                    biases.len(),
+                    self.weights.len()
+                ),
+            });
+        }
+        for (l, (w, b)) in weights.iter().zip(biases).enumerate() {
+            let (what_w, what_b) = (
+                format!("weight matrix of layer {}", l + 1),
+                format!("bias vector of layer {}", l + 1),
+            );
+            if w.dim() != self.weights[l].dim() {
+                return Err(CoreError::shape(what_w, w.shape(), self.weights[l].shape()));
+            }
+            if b.len() != self.biases[l].len() {
+                return Err(CoreError::shape(what_b, b.shape(), self.biases[l].shape()));
+            }
+            check_finite(&what_w, *w)?;
+            check_finite(&what_b, *b)?;
+        }
+        for (l, (w, b)) in weights.iter().zip(biases).enumerate() {
+            self.weights[l].assign(w);
+            self.biases[l].assign(b);
+        }
+        Ok(())
+    }
+
+    /// Overwrite the weight matrix and bias vector of non-input layer `l + 1` (index `l` of
+    /// [`weights`](Layered::weights)), checked like
+    /// [`assign_parameters`](Layered::assign_parameters).
+    pub fn set_layer(
+        &mut self,
+        l: usize,
+        weight: ArrayView2<'_, f64>,
+        bias: ArrayView1<'_, f64>,
+    ) -> Result<(), CoreError> {
+        if l >= self.weights.len() {
+            return Err(CoreError::Layers {
+                reason: format!(
+                    "layer index {l} for {} non-input layers; expected 0..{}",
+                    self.weights.len(),
+                    self.weights.len()
+                ),
+            });
+        }
+        let what_w = format!("weight matrix of layer {}", l + 1);
+        let what_b = format!("bias vector of layer {}", l + 1);
+        if weight.dim() != self.weights[l].dim() {
+            return Err(CoreError::shape(
+                what_w,
+                weight.shape(),
+                self.weights[l].shape(),
+            ));
+        }
+        if bias.len() != self.biases[l].len() {
+            return Err(CoreError::shape(
+                what_b,
+                bias.shape(),
+                self.biases[l].shape(),
+            ));
+        }
+        check_finite(&what_w, weight)?;
+        check_finite(&what_b, bias)?;
+        self.weights[l].assign(&weight);
+        self.biases[l].assign(&bias);
+        Ok(())
     }
 
     /// The activation of each non-input layer.
@@ -243,7 +328,7 @@ impl<A: Activation> Layered<A> {
     /// layer included, each S x n_l. The last is x(L-1) restricted to the outputs: the fixed
     /// state of Eq. (2.9) reached after L - 1 steps of Eq. (2.5), computed in one pass with one
     /// matrix product per layer.
-    pub fn forward(&self, inputs: ArrayView2<'_, f64>) -> Result<Vec<Array2<f64>>, CoreError> {
+    pub fn layer_states(&self, inputs: ArrayView2<'_, f64>) -> Result<Vec<Array2<f64>>, CoreError> {
         self.check_inputs(inputs)?;
         let mut out = Vec::with_capacity(self.sizes.len());
         out.push(inputs.to_owned());
@@ -254,14 +339,36 @@ impl<A: Activation> Layered<A> {
         Ok(out)
     }
 
-    /// The network's output layer for a batch of inputs (S x n_0 -> S x n_{L-1}).
-    pub fn predict(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
-        self.check_inputs(inputs)?;
-        let mut x = self.layer_forward(0, inputs);
-        for l in 1..self.weights.len() {
-            x = self.layer_forward(l, x.view());
+    /// The mean over samples of each layer's states, concatenated in the global order
+    /// (Eq. 5.3 from the layer states of one batch).
+    pub fn mean_of_layers(&self, layers: &[Array2<f64>]) -> Result<Array1<f64>, CoreError> {
+        let s0 = layers.first().map_or(0, |l| l.nrows());
+        if layers.len() != self.sizes.len()
+            || layers
+                .iter()
+                .zip(&self.sizes)
+                .any(|(l, &n)| l.dim() != (s0, n))
+        {
+            return Err(CoreError::Layers {
+                reason: format!(
+                    "layer states of shapes {:?}; expected one S x n_l matrix per layer of sizes {:?}",
+                    layers.iter().map(|l| l.dim()).collect::<Vec<_>>(),
+                    self.sizes
+                ),
+            });
         }
-        Ok(x)
+        if s0 == 0 {
+            return Err(CoreError::Empty {
+                what: "layer states".into(),
+            });
+        }
+        let mut mean = Array1::zeros(Layered::n_neurons(self));
+        for (layer, off) in layers.iter().zip(self.offsets()) {
+            if let Some(m) = layer.mean_axis(Axis(0)) {
+                mean.slice_mut(s![off..off + layer.ncols()]).assign(&m);
+            }
+        }
+        Ok(mean)
     }
 
     /// f(X W_l^T + b_l) for the layer fed by `x`.
@@ -273,61 +380,25 @@ impl<A: Activation> Layered<A> {
         y
     }
 
-    /// The fixed states x-bar of Eq. (2.9) of a batch of inputs (S x n_0), as an S x N matrix in
-    /// the global neuron order (the layered sweep, concatenated).
-    pub fn states(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
-        let layers = self.forward(inputs)?;
-        let mut x = Array2::zeros((inputs.nrows(), self.n_neurons()));
-        for (layer, off) in layers.iter().zip(self.offsets()) {
-            x.slice_mut(s![.., off..off + layer.ncols()]).assign(layer);
-        }
-        Ok(x)
-    }
-
-    /// The mean state `<x>` of Eq. (5.3) over the empirical ensemble of forward states of a batch
-    /// of inputs (S x n_0, S >= 1).
-    pub fn mean_state(&self, inputs: ArrayView2<'_, f64>) -> Result<Array1<f64>, CoreError> {
-        if inputs.nrows() == 0 {
-            return Err(CoreError::Empty {
-                what: "input data".into(),
-            });
-        }
-        let layers = self.forward(inputs)?;
-        let mut mean = Array1::zeros(self.n_neurons());
-        for (layer, off) in layers.iter().zip(self.offsets()) {
-            if let Some(m) = layer.mean_axis(Axis(0)) {
-                mean.slice_mut(s![off..off + layer.ncols()]).assign(&m);
-            }
-        }
-        Ok(mean)
-    }
-
     /// The global form: an N x N weight matrix with W_l in the block (layer l, layer l-1), the
     /// biases (zero on inputs), inputs = the first layer, outputs = the last layer. Input neurons
-    /// get the first non-input layer's activation (it never acts: inputs are clamped).
-    pub fn to_septuple(&self) -> Septuple<A> {
-        let n = self.n_neurons();
-        let offsets = self.offsets();
-        let mut w = Array2::zeros((n, n));
-        let mut b = Array1::zeros(n);
-        let mut acts = Vec::with_capacity(n);
-        acts.extend(std::iter::repeat_n(
-            self.activations[0].clone(),
-            self.sizes[0],
-        ));
-        for l in 0..self.weights.len() {
-            let (r0, c0) = (offsets[l + 1], offsets[l]);
-            let (rows, cols) = self.weights[l].dim();
-            w.slice_mut(s![r0..r0 + rows, c0..c0 + cols])
-                .assign(&self.weights[l]);
-            b.slice_mut(s![r0..r0 + rows]).assign(&self.biases[l]);
-            acts.extend(std::iter::repeat_n(self.activations[l].clone(), rows));
+    /// get the first non-input layer's activation (it never acts: inputs are clamped). Refused
+    /// with [`CoreError::TooLarge`] beyond the default [`DenseBudget`]; see
+    /// [`Network::to_dense`] to choose the budget.
+    pub fn to_septuple(&self) -> Result<Septuple<A>, CoreError> {
+        self.to_dense(DenseBudget::default())
+    }
+
+    /// The layer of every neuron, by global index.
+    fn layer_of(&self, i: usize) -> usize {
+        let mut acc = 0;
+        for (l, &s) in self.sizes.iter().enumerate() {
+            acc += s;
+            if i < acc {
+                return l;
+            }
         }
-        let inputs = (0..self.sizes[0]).collect();
-        let outputs = (n - self.sizes[self.sizes.len() - 1]..n).collect();
-        // Shapes, finiteness and disjointness hold by construction.
-        Septuple::new(w, b, acts, inputs, outputs)
-            .unwrap_or_else(|e| unreachable!("a valid layered network gives a valid septuple: {e}"))
+        self.sizes.len() - 1
     }
 
     fn check_inputs(&self, inputs: ArrayView2<'_, f64>) -> Result<(), CoreError> {
@@ -339,6 +410,176 @@ impl<A: Activation> Layered<A> {
             ));
         }
         check_finite("input data", inputs)
+    }
+}
+
+impl<A: Activation> Network for Layered<A> {
+    type Act = A;
+
+    fn n_neurons(&self) -> usize {
+        Layered::n_neurons(self)
+    }
+
+    fn inputs(&self) -> Cow<'_, [usize]> {
+        Cow::Owned((0..self.sizes[0]).collect())
+    }
+
+    fn outputs(&self) -> Cow<'_, [usize]> {
+        let n = Layered::n_neurons(self);
+        Cow::Owned((n - self.sizes[self.sizes.len() - 1]..n).collect())
+    }
+
+    fn n_connections(&self) -> usize {
+        self.weights
+            .iter()
+            .map(|w| w.iter().filter(|&&v| v != 0.0).count())
+            .sum()
+    }
+
+    fn activation(&self, i: usize) -> &A {
+        // Input neurons carry the first non-input layer's activation, as in `to_septuple`.
+        &self.activations[self.layer_of(i).max(1) - 1]
+    }
+
+    /// A layered network is feedforward by construction: depth L = the number of layers, the
+    /// neurons in index order.
+    fn feedforward(&self) -> Result<Feedforward, CoreError> {
+        let mut levels = Vec::with_capacity(Layered::n_neurons(self));
+        for (l, &s) in self.sizes.iter().enumerate() {
+            levels.extend(std::iter::repeat_n(l, s));
+        }
+        Ok(Feedforward {
+            depth: self.sizes.len(),
+            order: (0..Layered::n_neurons(self)).collect(),
+            levels,
+        })
+    }
+
+    /// The fixed states x-bar of Eq. (2.9) of a batch of inputs (S x n_0), as an S x N matrix in
+    /// the global neuron order (the layered sweep, concatenated).
+    fn forward_states(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        let layers = self.layer_states(inputs)?;
+        let mut x = Array2::zeros((inputs.nrows(), Layered::n_neurons(self)));
+        for (layer, off) in layers.iter().zip(self.offsets()) {
+            x.slice_mut(s![.., off..off + layer.ncols()]).assign(layer);
+        }
+        Ok(x)
+    }
+
+    /// The network's output layer for a batch of inputs (S x n_0 -> S x n_{L-1}), one matrix
+    /// product per layer; a non-finite output is an error.
+    fn predict(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        self.check_inputs(inputs)?;
+        let mut x = self.layer_forward(0, inputs);
+        for l in 1..self.weights.len() {
+            x = self.layer_forward(l, x.view());
+        }
+        check_finite("network outputs", &x)?;
+        Ok(x)
+    }
+
+    /// The mean state `<x>` of Eq. (5.3) over the empirical ensemble of forward states of a
+    /// batch of inputs (S x n_0, S >= 1), layer by layer.
+    fn mean_state(&self, inputs: ArrayView2<'_, f64>) -> Result<Array1<f64>, CoreError> {
+        if inputs.nrows() == 0 {
+            return Err(CoreError::Empty {
+                what: "input data".into(),
+            });
+        }
+        let layers = self.layer_states(inputs)?;
+        self.mean_of_layers(&layers)
+    }
+
+    fn weights_times(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        let n = Layered::n_neurons(self);
+        check_vectors(n, v)?;
+        let off = self.offsets();
+        let mut out = Array2::zeros((n, v.ncols()));
+        for (l, w) in self.weights.iter().enumerate() {
+            let src = v.slice(s![off[l]..off[l] + self.sizes[l], ..]);
+            let r0 = off[l + 1];
+            out.slice_mut(s![r0..r0 + self.sizes[l + 1], ..])
+                .assign(&w.dot(&src));
+        }
+        Ok(out)
+    }
+
+    fn weights_t_times(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        let n = Layered::n_neurons(self);
+        check_vectors(n, v)?;
+        let off = self.offsets();
+        let mut out = Array2::zeros((n, v.ncols()));
+        for (l, w) in self.weights.iter().enumerate() {
+            let r0 = off[l + 1];
+            let src = v.slice(s![r0..r0 + self.sizes[l + 1], ..]);
+            out.slice_mut(s![off[l]..off[l] + self.sizes[l], ..])
+                .assign(&w.t().dot(&src));
+        }
+        Ok(out)
+    }
+
+    fn bias(&self) -> Cow<'_, Array1<f64>> {
+        let mut b = Array1::zeros(Layered::n_neurons(self));
+        let off = self.offsets();
+        for (l, bl) in self.biases.iter().enumerate() {
+            let r0 = off[l + 1];
+            b.slice_mut(s![r0..r0 + bl.len()]).assign(bl);
+        }
+        Cow::Owned(b)
+    }
+
+    fn jacobian_rows(
+        &self,
+        fp: ArrayView1<'_, f64>,
+        rows: &[usize],
+        budget: DenseBudget,
+    ) -> Result<Array2<f64>, CoreError> {
+        let n = Layered::n_neurons(self);
+        budget.check("rows of I - f'w", rows.len(), n)?;
+        check_block(n, fp, Array2::<f64>::zeros((n, 0)).view())?;
+        let off = self.offsets();
+        let mut m = Array2::zeros((rows.len(), n));
+        for (k, &i) in rows.iter().enumerate() {
+            if i >= n {
+                return Err(CoreError::IndexOutOfRange {
+                    what: "row of I - f'w".into(),
+                    index: i,
+                    n,
+                });
+            }
+            let l = self.layer_of(i);
+            let mut row = m.row_mut(k);
+            if l > 0 {
+                let f = fp[i];
+                let w = self.weights[l - 1].row(i - off[l]);
+                row.slice_mut(s![off[l - 1]..off[l - 1] + self.sizes[l - 1]])
+                    .zip_mut_with(&w, |v, &x| *v = -f * x);
+            }
+            row[i] += 1.0;
+        }
+        Ok(m)
+    }
+
+    fn to_dense(&self, budget: DenseBudget) -> Result<Septuple<A>, CoreError> {
+        let n = Layered::n_neurons(self);
+        budget.check("dense weight matrix w", n, n)?;
+        let offsets = self.offsets();
+        let mut w = Array2::zeros((n, n));
+        let mut acts = Vec::with_capacity(n);
+        acts.extend(std::iter::repeat_n(
+            self.activations[0].clone(),
+            self.sizes[0],
+        ));
+        for l in 0..self.weights.len() {
+            let (r0, c0) = (offsets[l + 1], offsets[l]);
+            let (rows, cols) = self.weights[l].dim();
+            w.slice_mut(s![r0..r0 + rows, c0..c0 + cols])
+                .assign(&self.weights[l]);
+            acts.extend(std::iter::repeat_n(self.activations[l].clone(), rows));
+        }
+        let inputs = (0..self.sizes[0]).collect();
+        let outputs = (n - self.sizes[self.sizes.len() - 1]..n).collect();
+        Septuple::new(w, Network::bias(self).into_owned(), acts, inputs, outputs)
     }
 }
 
@@ -446,15 +687,15 @@ mod tests {
         .unwrap();
         let x = array![[0.3, 0.1]];
         let h = (0.3f64 - 0.1 + 0.1).tanh();
-        let layers = net.forward(x.view()).unwrap();
+        let layers = net.layer_states(x.view()).unwrap();
         assert_relative_eq!(layers[1][[0, 0]], h, max_relative = 1e-15);
         assert_relative_eq!(layers[2][[0, 1]], 0.5 * h - 0.2, max_relative = 1e-15);
         assert_eq!(net.predict(x.view()).unwrap(), layers[2]);
-        let states = net.states(x.view()).unwrap();
+        let states = net.forward_states(x.view()).unwrap();
         assert_eq!(
             states.row(0).to_vec(),
             vec![0.3, 0.1, h, 2.0 * h, 0.5 * h - 0.2]
         );
-        assert!(net.forward(array![[1.0]].view()).is_err());
+        assert!(net.layer_states(array![[1.0]].view()).is_err());
     }
 }

@@ -1,4 +1,7 @@
 #![doc = include_str!("../README.md")]
+// `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)` that `forbid`
+// rejects; no code of this crate is unsafe.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::float_cmp)]
 // Exact float comparisons are intended in tests (values that must be reproduced to the bit).
@@ -10,9 +13,11 @@ mod activation;
 mod bulk;
 pub mod ensemble;
 mod error;
+pub mod graph;
 mod layered;
 mod linalg;
 mod loss;
+mod network;
 mod propagate;
 mod septuple;
 #[cfg(feature = "proptest")]
@@ -24,5 +29,6 @@ pub use ensemble::StateSource;
 pub use error::CoreError;
 pub use layered::{Init, Layered};
 pub use loss::{Boundary, BoundaryLoss, BulkLoss, Loss, Potential};
+pub use network::{DenseBudget, Network};
 pub use propagate::{FixedPointOptions, FixedState};
 pub use septuple::{Feedforward, Parts, Role, Septuple};

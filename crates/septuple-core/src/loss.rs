@@ -372,6 +372,7 @@ impl<A: Activation> Loss<A> for BulkLoss {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Network;
     use crate::{Builtin, Init, Layered};
     use approx::assert_abs_diff_eq;
     use ndarray::array;
@@ -380,6 +381,7 @@ mod tests {
         Layered::random(&[3, 4, 2], Builtin::Tanh, Init::TorchLinear, 5)
             .unwrap()
             .to_septuple()
+            .unwrap()
     }
 
     fn fd_gradient(
@@ -437,7 +439,7 @@ mod tests {
         let inputs = array![[0.2, -0.3, 0.9]];
         let targets = array![[1.0, -1.0]];
         let bd = Boundary::new(inputs.view(), targets.view());
-        let x = net.forward(inputs.view()).unwrap();
+        let x = net.forward_states(inputs.view()).unwrap();
         let h = BoundaryLoss.values(&net, x.view(), &bd).unwrap()[0];
         let (o0, o1) = (x[[0, 7]], x[[0, 8]]);
         let expected = 0.5 * ((o0 - 1.0).powi(2) + (o1 + 1.0).powi(2));
@@ -449,10 +451,10 @@ mod tests {
         // A feedforward septuple with no output neurons and m = 0: the forward state solves
         // Eq. (2.9) exactly, so every residual vanishes.
         let lay = Layered::random(&[3, 4, 2], Builtin::Tanh, Init::TorchLinear, 9).unwrap();
-        let (w, b, acts, inputs, _) = lay.to_septuple().into_parts();
+        let (w, b, acts, inputs, _) = lay.to_septuple().unwrap().into_parts();
         let net = Septuple::new(w, b, acts, inputs, vec![]).unwrap();
         let inputs = array![[0.2, -0.3, 0.9], [1.0, 0.0, -1.0]];
-        let x = net.forward(inputs.view()).unwrap();
+        let x = net.forward_states(inputs.view()).unwrap();
         let h = BulkLoss::new()
             .values(&net, x.view(), &Boundary::inputs_only(inputs.view()))
             .unwrap();
@@ -463,7 +465,7 @@ mod tests {
     fn missing_or_misshapen_targets_are_errors() {
         let net = net();
         let inputs = array![[0.2, -0.3, 0.9]];
-        let x = net.forward(inputs.view()).unwrap();
+        let x = net.forward_states(inputs.view()).unwrap();
         let e = BoundaryLoss.values(&net, x.view(), &Boundary::inputs_only(inputs.view()));
         assert_eq!(
             e,

@@ -126,19 +126,12 @@ impl<A: Activation> Septuple<A> {
             tolerance: options.tolerance,
         })
     }
-
-    /// The fixed states of Eq. (2.9) with default [`FixedPointOptions`] (S x n_in -> S x N).
-    pub fn forward(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
-        Ok(self
-            .fixed_state(inputs, &FixedPointOptions::default())?
-            .states)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Builtin, Init, Layered};
+    use crate::{Builtin, Init, Layered, Network};
     use approx::assert_abs_diff_eq;
     use ndarray::{array, Array1};
 
@@ -146,8 +139,8 @@ mod tests {
     fn layered_sweep_equals_fixed_state() {
         let net = Layered::random(&[4, 5, 3, 2], Builtin::Tanh, Init::TorchLinear, 3).unwrap();
         let x = Array2::from_shape_fn((7, 4), |(i, j)| ((i * 4 + j) as f64 * 0.37).sin());
-        let sweep = net.states(x.view()).unwrap();
-        let sep = net.to_septuple();
+        let sweep = net.forward_states(x.view()).unwrap();
+        let sep = net.to_septuple().unwrap();
         let fixed = sep
             .fixed_state(x.view(), &FixedPointOptions::default())
             .unwrap();
@@ -160,7 +153,8 @@ mod tests {
     fn step_is_eq_2_5() {
         let sep = Layered::random(&[2, 2, 1], Builtin::Tanh, Init::TorchLinear, 1)
             .unwrap()
-            .to_septuple();
+            .to_septuple()
+            .unwrap();
         let x = array![[0.1, 0.2, 0.3, -0.4, 0.5]];
         let next = sep.step(x.view()).unwrap();
         let y = sep.weights().dot(&x.row(0)) + sep.bias();
@@ -234,13 +228,14 @@ mod tests {
     fn bad_inputs_are_errors() {
         let sep = Layered::random(&[2, 1], Builtin::Tanh, Init::TorchLinear, 1)
             .unwrap()
-            .to_septuple();
+            .to_septuple()
+            .unwrap();
         assert!(matches!(
-            sep.forward(array![[1.0, 2.0, 3.0]].view()),
+            sep.forward_states(array![[1.0, 2.0, 3.0]].view()),
             Err(CoreError::Shape { .. })
         ));
         assert!(matches!(
-            sep.forward(array![[1.0, f64::NAN]].view()),
+            sep.forward_states(array![[1.0, f64::NAN]].view()),
             Err(CoreError::NonFinite { .. })
         ));
         let bad = FixedPointOptions {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::{Activation, Builtin};
 use crate::error::{check_finite, CoreError};
+use crate::graph::Digraph;
 
 /// The role of a neuron: on the boundary (input or output) or in the bulk (hidden).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -245,36 +246,17 @@ impl<A: Activation> Septuple<A> {
     /// condition as a typed error ([`CoreError::Cycle`] names the neurons of one cycle).
     pub fn feedforward(&self) -> Result<Feedforward, CoreError> {
         let n = self.n_neurons();
-        // Kahn's algorithm on the graph j -> i for w[i][j] != 0.
-        let mut indegree = vec![0usize; n];
-        for ((i, _j), &v) in self.w.indexed_iter() {
-            if v != 0.0 {
-                indegree[i] += 1;
-            }
-        }
-        let mut queue: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
-        let mut order = Vec::with_capacity(n);
-        let mut levels = vec![0usize; n];
-        let mut head = 0;
-        while head < queue.len() {
-            let j = queue[head];
-            head += 1;
-            order.push(j);
-            for i in 0..n {
-                if self.w[[i, j]] != 0.0 {
-                    levels[i] = levels[i].max(levels[j] + 1);
-                    indegree[i] -= 1;
-                    if indegree[i] == 0 {
-                        queue.push(i);
-                    }
-                }
-            }
-        }
-        if order.len() < n {
-            return Err(CoreError::Cycle {
-                cycle: self.find_cycle(&indegree),
-            });
-        }
+        // The graph j -> i for w[i][j] != 0; row-major order lists each neuron's successors
+        // in ascending order.
+        let edges = self
+            .w
+            .indexed_iter()
+            .filter(|(_, &v)| v != 0.0)
+            .map(|((i, j), _)| (j, i));
+        let graph = Digraph::from_edges(n, edges)?;
+        let topology = graph
+            .topology()
+            .map_err(|cycle| CoreError::Cycle { cycle })?;
         for &i in &self.inputs {
             if let Some(j) = (0..n).find(|&j| self.w[[i, j]] != 0.0) {
                 return Err(CoreError::InputHasIncoming {
@@ -293,35 +275,11 @@ impl<A: Activation> Septuple<A> {
                 });
             }
         }
-        let depth = levels.iter().copied().max().unwrap_or(0) + 1;
         Ok(Feedforward {
-            depth,
-            order,
-            levels,
+            depth: topology.depth,
+            order: topology.order,
+            levels: topology.levels,
         })
-    }
-
-    /// A cycle among the neurons Kahn's algorithm could not remove (those with indegree > 0):
-    /// each of them has a predecessor among them, so walking predecessors must repeat.
-    fn find_cycle(&self, indegree: &[usize]) -> Vec<usize> {
-        let n = self.n_neurons();
-        let remaining = |i: usize| indegree[i] > 0;
-        let start = (0..n).find(|&i| remaining(i)).unwrap_or(0);
-        let mut seen = vec![usize::MAX; n];
-        let mut path = Vec::new();
-        let mut i = start;
-        while seen[i] == usize::MAX {
-            seen[i] = path.len();
-            path.push(i);
-            // A remaining node always has a remaining predecessor.
-            i = (0..n)
-                .find(|&j| self.w[[i, j]] != 0.0 && remaining(j))
-                .unwrap_or(i);
-        }
-        // path[seen[i]..] walks predecessors; reverse to follow the connections forwards.
-        let mut cycle = path[seen[i]..].to_vec();
-        cycle.reverse();
-        cycle
     }
 
     /// The pre-activation y = w x + b of one state x.

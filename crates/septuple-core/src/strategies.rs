@@ -7,7 +7,7 @@
 //! proptest! {
 //!     #![proptest_config(ProptestConfig::with_cases(16))]
 //!     fn every_random_layered_network_is_feedforward(net in strategies::layered(1..=4, 1..=6)) {
-//!         let ff = net.to_septuple().feedforward().unwrap();
+//!         let ff = net.to_septuple().unwrap().feedforward().unwrap();
 //!         prop_assert!(ff.depth <= net.depth());
 //!     }
 //! }

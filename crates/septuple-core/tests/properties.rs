@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use septuple_core::strategies::{feedforward_septuple, layered};
 use septuple_core::{
     Activation, Boundary, BulkLoss, BulkSolver, CoreError, FixedPointOptions, Layered, Loss,
-    Potential, Septuple, SolveStatus,
+    Network, Potential, Septuple, SolveStatus,
 };
 
 /// Deterministic input data in [-1, 1] for a network with `n_in` inputs.
@@ -30,8 +30,8 @@ proptest! {
     #[test]
     fn fixed_state_equals_layered_sweep(net in layered(1..=6, 1..=12), phase in -3.0f64..3.0) {
         let x = inputs(5, net.layer_sizes()[0], phase);
-        let sweep = net.states(x.view()).unwrap();
-        let sep = net.to_septuple();
+        let sweep = net.forward_states(x.view()).unwrap();
+        let sep = net.to_septuple().unwrap();
         let ff = sep.feedforward().unwrap();
         let fixed = sep.fixed_state(x.view(), &FixedPointOptions::default()).unwrap();
         prop_assert!(fixed.steps < ff.depth);
@@ -45,10 +45,10 @@ proptest! {
     /// for a septuple built from a layered network.
     #[test]
     fn layered_global_round_trip(net in layered(1..=6, 1..=12)) {
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let back = sep.to_layered(net.layer_sizes()).unwrap();
         prop_assert_eq!(&back, &net);
-        prop_assert_eq!(back.to_septuple(), sep);
+        prop_assert_eq!(back.to_septuple().unwrap(), sep);
     }
 
     /// Adding one connection that closes a cycle is always rejected as a cycle (Eq. 2.1),
@@ -125,7 +125,7 @@ proptest! {
         let bd = if sep.outputs().is_empty() { Boundary::inputs_only(x.view()) } else { Boundary::new(x.view(), t.view()) };
         let pot = Potential::mass(m);
         let loss = BulkLoss::with_potential(pot.clone());
-        let mut fwd = sep.forward(x.view()).unwrap();
+        let mut fwd = sep.forward_states(x.view()).unwrap();
         bd.impose(&sep, &mut fwd).unwrap();
         let h_fwd = loss.values(&sep, fwd.view(), &bd).unwrap();
         let sol = BulkSolver::default().solve(&sep, &pot, &bd).unwrap();
@@ -157,7 +157,7 @@ proptest! {
         let x = inputs(3, sep.inputs().len(), phase);
         let t = targets(3, sep.outputs().len(), phase);
         let bd = if sep.outputs().is_empty() { Boundary::inputs_only(x.view()) } else { Boundary::new(x.view(), t.view()) };
-        let fwd = sep.forward(x.view()).unwrap();
+        let fwd = sep.forward_states(x.view()).unwrap();
         let mut clamped = fwd.clone();
         bd.impose(&sep, &mut clamped).unwrap();
         let u = BulkLoss::new().values(&sep, clamped.view(), &bd).unwrap();
@@ -172,7 +172,7 @@ proptest! {
         let json = serde_json::to_string(&net).unwrap();
         let back: Layered = serde_json::from_str(&json).unwrap();
         prop_assert_eq!(&back, &net);
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let json = serde_json::to_string(&sep).unwrap();
         let back: Septuple = serde_json::from_str(&json).unwrap();
         prop_assert_eq!(back, sep);

@@ -353,7 +353,7 @@ pub fn layered_from_json(
 /// not) or [`Layered`] (converted).
 pub fn septuple_from_json(bytes: &[u8]) -> Result<Septuple<Builtin>, IoError> {
     Ok(match parse_json(bytes)? {
-        JsonNetwork::Layered(l) => l.to_septuple(),
+        JsonNetwork::Layered(l) => l.to_septuple()?,
         JsonNetwork::Septuple(s) => s,
     })
 }
@@ -400,9 +400,9 @@ pub fn load_septuple(path: impl AsRef<Path>) -> Result<Septuple<Builtin>, IoErro
     match format_of(path, &bytes)? {
         WeightFormat::Json => septuple_from_json(&bytes),
         WeightFormat::Safetensors => {
-            Ok(layered_from_safetensors(&bytes, &Activations::default())?.to_septuple())
+            Ok(layered_from_safetensors(&bytes, &Activations::default())?.to_septuple()?)
         }
-        WeightFormat::Npz => Ok(layered_from_npz(&bytes, &Activations::default())?.to_septuple()),
+        WeightFormat::Npz => Ok(layered_from_npz(&bytes, &Activations::default())?.to_septuple()?),
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use approx::assert_relative_eq;
 use ndarray::Array2;
-use septuple_core::{Builtin, Init, Layered};
+use septuple_core::{Builtin, Init, Layered, Network};
 use septuple_io::{
     layered_from_npz, layered_from_safetensors, load_layered, load_layered_with, load_septuple,
     npz_bytes, safetensors_bytes, save_json, save_npz, save_safetensors, Activations, IoError,
@@ -177,8 +177,8 @@ fn written_networks_read_back_exactly() {
     assert_eq!(load_layered(&json.0).unwrap(), relu);
     // A serialised septuple: kept exactly by load_septuple, layers inferred by load_layered.
     let sep = Temp::new("sep.json");
-    save_json(&relu.to_septuple(), &sep.0).unwrap();
-    assert_eq!(load_septuple(&sep.0).unwrap(), relu.to_septuple());
+    save_json(&relu.to_septuple().unwrap(), &sep.0).unwrap();
+    assert_eq!(load_septuple(&sep.0).unwrap(), relu.to_septuple().unwrap());
     assert_eq!(load_layered(&sep.0).unwrap(), relu);
     assert_eq!(
         load_layered_with(&sep.0, &Activations::All(Builtin::Logistic))
@@ -193,7 +193,7 @@ fn written_networks_read_back_exactly() {
     assert_eq!(load_layered(&bare.0).unwrap(), net);
     save_npz(&net, &bare.0).unwrap();
     assert_eq!(load_layered(&bare.0).unwrap(), net);
-    assert_eq!(load_septuple(&bare.0).unwrap(), net.to_septuple());
+    assert_eq!(load_septuple(&bare.0).unwrap(), net.to_septuple().unwrap());
     save_json(&net, &bare.0).unwrap();
     assert_eq!(load_layered(&bare.0).unwrap(), net);
 }
@@ -202,7 +202,7 @@ fn written_networks_read_back_exactly() {
 fn septuples_that_are_not_layered_are_refused_as_layered() {
     // A skip connection from the input straight to the output: a valid septuple, no layers.
     let net = Layered::random(&[2, 2, 1], Builtin::Tanh, Init::GlorotUniform, 1).unwrap();
-    let (mut w, b, acts, inputs, outputs) = net.to_septuple().into_parts();
+    let (mut w, b, acts, inputs, outputs) = net.to_septuple().unwrap().into_parts();
     w[[4, 0]] = 0.5;
     let sep = septuple_core::Septuple::new(w, b, acts, inputs, outputs).unwrap();
     let file = Temp::new("skip.json");
@@ -243,8 +243,8 @@ mod round_trips {
             prop_assert_eq!(&layered_from_npz(&npz_bytes(&net), &keep).unwrap(), &net);
             let json = serde_json::to_vec(&net).unwrap();
             prop_assert_eq!(&layered_from_json(&json, &Activations::default()).unwrap(), &net);
-            let sep = serde_json::to_vec(&net.to_septuple()).unwrap();
-            prop_assert_eq!(septuple_from_json(&sep).unwrap(), net.to_septuple());
+            let sep = serde_json::to_vec(&net.to_septuple().unwrap()).unwrap();
+            prop_assert_eq!(septuple_from_json(&sep).unwrap(), net.to_septuple().unwrap());
             prop_assert_eq!(&layered_from_json(&sep, &Activations::default()).unwrap(), &net);
         }
     }

@@ -1,6 +1,6 @@
 //! Dense linear algebra behind a small trait: singular values and symmetric eigenvalues.
 
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 
 use crate::error::SpectralError;
 
@@ -10,6 +10,20 @@ pub trait SpectrumBackend: Sync {
     fn singular_values(&self, m: ArrayView2<'_, f64>) -> Result<Vec<f64>, SpectralError>;
     /// The eigenvalues of a symmetric matrix, ascending.
     fn symmetric_eigenvalues(&self, m: ArrayView2<'_, f64>) -> Result<Vec<f64>, SpectralError>;
+    /// The eigenvalues of a symmetric matrix, ascending, with orthonormal eigenvectors: column
+    /// k of the matrix belongs to eigenvalue k.
+    fn symmetric_eigen(
+        &self,
+        m: ArrayView2<'_, f64>,
+    ) -> Result<(Vec<f64>, Array2<f64>), SpectralError>;
+}
+
+/// Sort eigenpairs by ascending eigenvalue (stable, so equal values keep their order).
+fn sort_pairs(values: Vec<f64>, vectors: Array2<f64>) -> (Vec<f64>, Array2<f64>) {
+    let mut idx: Vec<usize> = (0..values.len()).collect();
+    idx.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let sorted = idx.iter().map(|&k| values[k]).collect();
+    (sorted, vectors.select(ndarray::Axis(1), &idx))
 }
 
 /// The default backend: `faer`, pure Rust, nothing to install.
@@ -131,6 +145,35 @@ impl SpectrumBackend for Faer {
         e.sort_by(f64::total_cmp);
         Ok(e)
     }
+
+    fn symmetric_eigen(
+        &self,
+        m: ArrayView2<'_, f64>,
+    ) -> Result<(Vec<f64>, Array2<f64>), SpectralError> {
+        self.eigen(m)
+    }
+}
+
+impl Faer {
+    /// The eigendecomposition behind [`SpectrumBackend::symmetric_eigen`].
+    fn eigen(&self, m: ArrayView2<'_, f64>) -> Result<(Vec<f64>, Array2<f64>), SpectralError> {
+        check_square(m)?;
+        check_finite("matrix", m)?;
+        let n = m.nrows();
+        // A symmetric matrix equals its transpose, so either memory order reads as itself.
+        let (values, vectors) = as_faer(m, |a| {
+            let evd =
+                a.self_adjoint_eigen(faer::Side::Lower)
+                    .map_err(|e| SpectralError::Backend {
+                        reason: format!("symmetric eigendecomposition did not converge: {e:?}"),
+                    })?;
+            let (u, d) = (evd.U(), evd.S());
+            let values: Vec<f64> = (0..n).map(|k| d[k]).collect();
+            let vectors = Array2::from_shape_fn((n, n), |(i, k)| u[(i, k)]);
+            Ok::<_, SpectralError>((values, vectors))
+        })?;
+        Ok(sort_pairs(values, vectors))
+    }
 }
 
 pub(crate) fn check_square(m: ArrayView2<'_, f64>) -> Result<(), SpectralError> {
@@ -180,5 +223,21 @@ impl SpectrumBackend for Lapack {
         let mut e = f64::eigh(false, layout, UPLO::Lower, a).map_err(|e| lapack_err(&e))?;
         e.sort_by(f64::total_cmp);
         Ok(e)
+    }
+
+    fn symmetric_eigen(
+        &self,
+        m: ArrayView2<'_, f64>,
+    ) -> Result<(Vec<f64>, Array2<f64>), SpectralError> {
+        use ndarray_linalg::{Eigh, UPLO};
+        check_square(m)?;
+        check_finite("matrix", m)?;
+        let (e, v) = m
+            .to_owned()
+            .eigh(UPLO::Lower)
+            .map_err(|e| SpectralError::Backend {
+                reason: format!("LAPACK dsyev failed: {e}"),
+            })?;
+        Ok(sort_pairs(e.to_vec(), v))
     }
 }

@@ -10,6 +10,9 @@ pub enum SpectralError {
     /// An error of septuple-core (a state of the wrong length, a non-feedforward network).
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// An error of septuple-thermo (a thermodynamic quantity outside its domain).
+    #[error(transparent)]
+    Thermo(#[from] septuple_thermo::ThermoError),
     /// A matrix or vector of the wrong shape.
     #[error("{what} has shape {got:?}; expected {expected:?}")]
     Shape {

@@ -1,4 +1,7 @@
 #![doc = include_str!("../README.md")]
+// `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)` that `forbid`
+// rejects; no code of this crate is unsafe.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::float_cmp)]
 #![cfg_attr(test, allow(clippy::float_cmp))]
@@ -10,16 +13,19 @@ mod error;
 mod operator;
 mod summary;
 
-pub use analyze::{analyze, Analysis, AnalyzeOptions, Linearisation};
+pub use analyze::{
+    analyze, analyze_states, Analysis, AnalysisOptions, AnalysisReport, Linearisation,
+    ThermoOptions,
+};
 #[cfg(feature = "openblas")]
 pub use backend::Lapack;
 pub use backend::{Faer, SpectrumBackend};
 pub use error::SpectralError;
 pub use operator::{
     eigen_components, g_operator, g_operator_sample_averaged, jacobian, spectrum,
-    spectrum_of_jacobian, Method, Spectrum,
+    spectrum_of_jacobian, Method, Spectrum, SpectrumOptions,
 };
 pub use summary::{
-    complexity_above, complexity_n, gap, histogram, log_spectrum, moments, traces, Gap,
-    SpectrumSummary, DYNAMICAL_TOLERANCE,
+    complexity_n, gap, histogram, log_spectrum, moments, traces, Complexity, Gap, GapRule,
+    SpectrumSummary, SummaryOptions, TopCount, DYNAMICAL_TOLERANCE,
 };

@@ -1,52 +1,61 @@
-//! The operator G of Eq. (5.6) and its spectrum, dense or by the structured projection.
+//! The operator G of Eq. (5.6) and its spectrum, dense or by the structured projection, for
+//! any [`Network`].
 
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
-use septuple_core::{Activation, Septuple};
+use septuple_core::{DenseBudget, Network};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::SpectrumBackend;
 use crate::error::SpectralError;
 
-/// M = I - f' w with f' of Eq. (5.4) evaluated at y = w `<x>` + b: the operator inside G of
-/// Eq. (5.6). `mean` is the mean state `<x>` of Eq. (5.3) (length N).
-pub fn jacobian<A: Activation>(
-    net: &Septuple<A>,
+fn check_mean<N: Network + ?Sized>(
+    net: &N,
     mean: ArrayView1<'_, f64>,
-) -> Result<Array2<f64>, SpectralError> {
+) -> Result<(), SpectralError> {
+    if mean.len() != net.n_neurons() {
+        return Err(SpectralError::Shape {
+            what: "mean state",
+            got: mean.shape().to_vec(),
+            expected: vec![net.n_neurons()],
+        });
+    }
     if mean.iter().any(|v| !v.is_finite()) {
         return Err(SpectralError::NonFinite { what: "mean state" });
     }
-    let fp = net.derivatives_at(mean)?;
-    Ok(jacobian_from(net.weights(), fp.view()))
+    Ok(())
 }
 
-fn jacobian_from(w: ArrayView2<'_, f64>, fp: ArrayView1<'_, f64>) -> Array2<f64> {
-    let n = w.nrows();
-    let mut m = Array2::zeros((n, n));
-    for i in 0..n {
-        let f = fp[i];
-        let mut row = m.row_mut(i);
-        row.zip_mut_with(&w.row(i), |v, &x| *v = -f * x);
-        row[i] += 1.0;
-    }
-    m
-}
-
-/// G = (I - f'w)^T (I - f'w) of Eq. (5.6), f' at y = w `<x>` + b (Eq. 5.4).
-pub fn g_operator<A: Activation>(
-    net: &Septuple<A>,
+/// M = I - f' w with f' of Eq. (5.4) evaluated at y = w `<x>` + b: the operator inside G of
+/// Eq. (5.6), dense (N x N, refused beyond `budget`). `mean` is the mean state `<x>` of
+/// Eq. (5.3) (length N).
+pub fn jacobian<N: Network + ?Sized>(
+    net: &N,
     mean: ArrayView1<'_, f64>,
+    budget: DenseBudget,
 ) -> Result<Array2<f64>, SpectralError> {
-    let m = jacobian(net, mean)?;
+    check_mean(net, mean)?;
+    let fp = net.derivatives_at(mean)?;
+    let all: Vec<usize> = (0..net.n_neurons()).collect();
+    Ok(net.jacobian_rows(fp.view(), &all, budget)?)
+}
+
+/// G = (I - f'w)^T (I - f'w) of Eq. (5.6), f' at y = w `<x>` + b (Eq. 5.4), dense.
+pub fn g_operator<N: Network + ?Sized>(
+    net: &N,
+    mean: ArrayView1<'_, f64>,
+    budget: DenseBudget,
+) -> Result<Array2<f64>, SpectralError> {
+    let m = jacobian(net, mean, budget)?;
     Ok(m.t().dot(&m))
 }
 
 /// The sample-averaged G: the mean over the rows of `states` (S x N) of
 /// (I - f'_s w)^T (I - f'_s w) with f'_s at each sample's own y = w x_s + b. This is an
 /// extension of ours, not in the paper: Eq. (5.4) linearises at the mean state instead.
-pub fn g_operator_sample_averaged<A: Activation>(
-    net: &Septuple<A>,
+pub fn g_operator_sample_averaged<N: Network + ?Sized>(
+    net: &N,
     states: ArrayView2<'_, f64>,
+    budget: DenseBudget,
 ) -> Result<Array2<f64>, SpectralError> {
     let n = net.n_neurons();
     if states.ncols() != n || states.nrows() == 0 {
@@ -56,9 +65,11 @@ pub fn g_operator_sample_averaged<A: Activation>(
             expected: vec![states.nrows().max(1), n],
         });
     }
+    // Two N x N matrices live at once (the sum and one sample's M).
+    budget.check("sample-averaged G", 2 * n, n)?;
     let mut g = Array2::zeros((n, n));
     for x in states.axis_iter(Axis(0)) {
-        let m = jacobian(net, x)?;
+        let m = jacobian(net, x, budget)?;
         g += &m.t().dot(&m);
     }
     g /= states.nrows() as f64;
@@ -79,6 +90,25 @@ pub enum Method {
     Auto,
 }
 
+/// How [`spectrum`] works: the method and the memory its dense matrices may take.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpectrumOptions {
+    /// The method.
+    pub method: Method,
+    /// The most memory one dense matrix may take (the N x N M of [`Method::Dense`], the
+    /// r x N rows of M of [`Method::Structured`]).
+    pub budget: DenseBudget,
+}
+
+impl From<Method> for SpectrumOptions {
+    fn from(method: Method) -> Self {
+        SpectrumOptions {
+            method,
+            budget: DenseBudget::default(),
+        }
+    }
+}
+
 /// The eigenvalues of G, ascending, and how they were computed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Spectrum {
@@ -93,34 +123,65 @@ pub struct Spectrum {
 impl Spectrum {
     /// Natural logarithms of the eigenvalues, ascending. Errors if one is not positive.
     pub fn log_eigenvalues(&self) -> Result<Vec<f64>, SpectralError> {
-        self.eigenvalues
-            .iter()
-            .enumerate()
-            .map(|(index, &value)| {
-                if value > 0.0 {
-                    Ok(value.ln())
-                } else {
-                    Err(SpectralError::Singular { index, value })
-                }
-            })
-            .collect()
+        crate::summary::log_spectrum(&self.eigenvalues)
     }
 }
 
-/// The eigenvalues lambda_i of G (Eq. 5.6) at the mean state `mean` (Eq. 5.3), as squared
-/// singular values of M = I - f'w (G itself squares M's condition number), ascending. For
-/// `log lambda_i` use [`Spectrum::log_eigenvalues`] (the singular values' logs are computed
-/// from sigma_i: log lambda_i = 2 log sigma_i exactly as `ln(sigma^2)` up to rounding).
-pub fn spectrum<A: Activation>(
-    net: &Septuple<A>,
+/// The eigenvalues lambda_i of G (Eq. 5.6) of any network at the mean state `mean`
+/// (Eq. 5.3), as squared singular values of M = I - f'w (G itself squares M's condition
+/// number), ascending. `options` is a [`Method`] or a [`SpectrumOptions`].
+///
+/// The structured path needs only the rows of M at the r non-input neurons (r x N, from
+/// [`Network::jacobian_rows`]); the dense path all of M.
+pub fn spectrum<N: Network + ?Sized>(
+    net: &N,
     mean: ArrayView1<'_, f64>,
-    method: Method,
+    options: impl Into<SpectrumOptions>,
     backend: &dyn SpectrumBackend,
 ) -> Result<Spectrum, SpectralError> {
-    let m = jacobian(net, mean)?;
-    // The input rows of this M are identity rows by construction (Eq. 2.2 holds for every
-    // septuple): skip the check `spectrum_of_jacobian` makes on a caller's matrix.
-    spectrum_impl(m.view(), net.inputs(), method, backend, false)
+    let options = options.into();
+    check_mean(net, mean)?;
+    let n = net.n_neurons();
+    let inputs = net.inputs();
+    let fp = net.derivatives_at(mean)?;
+    let mut is_input = vec![false; n];
+    for &i in inputs.iter() {
+        is_input[i] = true;
+    }
+    let method = resolve(options.method, n, inputs.len());
+    match method {
+        Method::Dense => {
+            let all: Vec<usize> = (0..n).collect();
+            let m = net.jacobian_rows(fp.view(), &all, options.budget)?;
+            dense(m.view(), backend)
+        }
+        _ => {
+            // The input rows of M are identity rows (Eq. 2.2 holds for every network).
+            let j_idx: Vec<usize> = (0..n).filter(|&i| !is_input[i]).collect();
+            let rows = net.jacobian_rows(fp.view(), &j_idx, options.budget)?;
+            structured(rows.view(), &is_input, backend)
+        }
+    }
+}
+
+/// The method `Auto` stands for at N neurons of which `n_inputs` are inputs.
+fn resolve(method: Method, n: usize, n_inputs: usize) -> Method {
+    let r = n - n_inputs;
+    let k_max = r + n_inputs.min(r);
+    match method {
+        Method::Auto if 2 * k_max <= n => Method::Structured,
+        Method::Auto => Method::Dense,
+        other => other,
+    }
+}
+
+fn dense(m: ArrayView2<'_, f64>, backend: &dyn SpectrumBackend) -> Result<Spectrum, SpectralError> {
+    let s = backend.singular_values(m)?;
+    Ok(Spectrum {
+        eigenvalues: s.iter().map(|v| v * v).collect(),
+        method: Method::Dense,
+        solved_dimension: m.nrows(),
+    })
 }
 
 /// The spectrum of G = M^T M for M = I - A, where the rows of A at `inputs` vanish (true for
@@ -130,16 +191,6 @@ pub fn spectrum_of_jacobian(
     inputs: &[usize],
     method: Method,
     backend: &dyn SpectrumBackend,
-) -> Result<Spectrum, SpectralError> {
-    spectrum_impl(m, inputs, method, backend, true)
-}
-
-fn spectrum_impl(
-    m: ArrayView2<'_, f64>,
-    inputs: &[usize],
-    method: Method,
-    backend: &dyn SpectrumBackend,
-    check_input_rows: bool,
 ) -> Result<Spectrum, SpectralError> {
     let n = m.nrows();
     if m.ncols() != n {
@@ -160,74 +211,10 @@ fn spectrum_impl(
         }
         is_input[i] = true;
     }
-    let r = n - inputs.len();
-    let k_max = r + inputs.len().min(r);
-    let method = match method {
-        Method::Auto if 2 * k_max <= n => Method::Structured,
-        Method::Auto => Method::Dense,
-        other => other,
-    };
-    match method {
-        Method::Dense => {
-            let s = backend.singular_values(m)?;
-            Ok(Spectrum {
-                eigenvalues: s.iter().map(|v| v * v).collect(),
-                method,
-                solved_dimension: n,
-            })
-        }
-        _ => structured(m, &is_input, backend, check_input_rows),
-    }
-}
-
-/// The eigenvalues lambda_i of G (Eq. 5.6) with the components a_i = v_i . `<x>` of the mean
-/// state in G's orthonormal eigenbasis (Eq. 5.12), both ascending in lambda, for the full log Z
-/// of Eq. (5.11). Dense: a symmetric eigendecomposition of G itself (faer), O(N^3); the
-/// eigenvalues are those of G formed explicitly, accurate to ~eps * lambda_max.
-pub fn eigen_components<A: Activation>(
-    net: &Septuple<A>,
-    mean: ArrayView1<'_, f64>,
-) -> Result<(Vec<f64>, Vec<f64>), SpectralError> {
-    let g = g_operator(net, mean)?;
-    let n = g.nrows();
-    let gs = g.as_standard_layout();
-    let slice = gs.as_slice().expect("standard layout");
-    let gf = faer::MatRef::from_column_major_slice(slice, n, n);
-    let evd = gf
-        .self_adjoint_eigen(faer::Side::Lower)
-        .map_err(|e| SpectralError::Backend {
-            reason: format!("symmetric eigendecomposition did not converge: {e:?}"),
-        })?;
-    let (u, d) = (evd.U(), evd.S());
-    let mut pairs: Vec<(f64, f64)> = (0..n)
-        .map(|k| {
-            let a: f64 = (0..n).map(|i| u[(i, k)] * mean[i]).sum();
-            (d[k], a)
-        })
-        .collect();
-    pairs.sort_by(|x, y| x.0.total_cmp(&y.0));
-    Ok(pairs.into_iter().unzip())
-}
-
-/// The projection: with J the non-input neurons and I the inputs, A = f'w has rows only in J,
-/// so S = span(e_j, j in J) + range(A^T) is invariant under M and M^T and both act as the
-/// identity on its complement. An orthonormal basis is [e_J, Q_B] with Q_B an orthonormal basis
-/// of range(A_JI^T) in the input coordinates; in it M is the block matrix
-/// [[I - A_JJ, -A_JI Q_B], [0, I]] of size k = |J| + rank, whose singular values are those of M
-/// that may differ from 1.
-fn structured(
-    m: ArrayView2<'_, f64>,
-    is_input: &[bool],
-    backend: &dyn SpectrumBackend,
-    check_input_rows: bool,
-) -> Result<Spectrum, SpectralError> {
-    let n = m.nrows();
-    let j_idx: Vec<usize> = (0..n).filter(|&i| !is_input[i]).collect();
-    let i_idx: Vec<usize> = (0..n).filter(|&i| is_input[i]).collect();
-    if check_input_rows && m.iter().any(|v| !v.is_finite()) {
+    if m.iter().any(|v| !v.is_finite()) {
         return Err(SpectralError::NonFinite { what: "I - f'w" });
     }
-    for &i in i_idx.iter().filter(|_| check_input_rows) {
+    for i in (0..n).filter(|&i| is_input[i]) {
         for j in 0..n {
             let expect = if i == j { 1.0 } else { 0.0 };
             // Exact: these rows are built as identity rows, any other value is a caller's error.
@@ -242,10 +229,49 @@ fn structured(
             }
         }
     }
+    match resolve(method, n, inputs.len()) {
+        Method::Dense => dense(m, backend),
+        _ => {
+            let j_idx: Vec<usize> = (0..n).filter(|&i| !is_input[i]).collect();
+            structured(m.select(Axis(0), &j_idx).view(), &is_input, backend)
+        }
+    }
+}
+
+/// The eigenvalues lambda_i of G (Eq. 5.6) with the components a_i = v_i . `<x>` of the mean
+/// state in G's orthonormal eigenbasis (Eq. 5.12), both ascending in lambda, for the full log Z
+/// of Eq. (5.11). Dense: a symmetric eigendecomposition of G itself by `backend`, O(N^3); the
+/// eigenvalues are those of G formed explicitly, accurate to ~eps * lambda_max.
+pub fn eigen_components<N: Network + ?Sized>(
+    net: &N,
+    mean: ArrayView1<'_, f64>,
+    budget: DenseBudget,
+    backend: &dyn SpectrumBackend,
+) -> Result<(Vec<f64>, Vec<f64>), SpectralError> {
+    let g = g_operator(net, mean, budget)?;
+    let (values, vectors) = backend.symmetric_eigen(g.view())?;
+    let a = vectors.t().dot(&mean);
+    Ok((values, a.to_vec()))
+}
+
+/// The projection: with J the non-input neurons and I the inputs, A = f'w has rows only in J,
+/// so S = span(e_j, j in J) + range(A^T) is invariant under M and M^T and both act as the
+/// identity on its complement. An orthonormal basis is [e_J, Q_B] with Q_B an orthonormal basis
+/// of range(A_JI^T) in the input coordinates; in it M is the block matrix
+/// [[I - A_JJ, -A_JI Q_B], [0, I]] of size k = |J| + rank, whose singular values are those of M
+/// that may differ from 1. `rows` holds the rows J of M (|J| x N, in ascending J).
+fn structured(
+    rows: ArrayView2<'_, f64>,
+    is_input: &[bool],
+    backend: &dyn SpectrumBackend,
+) -> Result<Spectrum, SpectralError> {
+    let n = is_input.len();
+    let j_idx: Vec<usize> = (0..n).filter(|&i| !is_input[i]).collect();
+    let i_idx: Vec<usize> = (0..n).filter(|&i| is_input[i]).collect();
     let r = j_idx.len();
     // -A_JI (r x n_in) and I - A_JJ (r x r).
-    let m_ji = m.select(Axis(0), &j_idx).select(Axis(1), &i_idx);
-    let m_jj = m.select(Axis(0), &j_idx).select(Axis(1), &j_idx);
+    let m_ji = rows.select(Axis(1), &i_idx);
+    let m_jj = rows.select(Axis(1), &j_idx);
     // B = (-A_JI)^T = Q R, so (-A_JI) Q = B^T Q = R^T: no product needed.
     let (q, rr) = gram_schmidt(m_ji.t());
     let kb = q.len();
@@ -310,7 +336,7 @@ mod tests {
     use super::*;
     use crate::backend::Faer;
     use approx::assert_abs_diff_eq;
-    use septuple_core::{Builtin, Init, Layered};
+    use septuple_core::{Builtin, Init, Layered, Network};
 
     fn mean_state(net: &Layered<Builtin>, seed: u64) -> Array1<f64> {
         let n_in = net.layer_sizes()[0];
@@ -326,10 +352,10 @@ mod tests {
         // the small eigenvalues, so compare absolutely at 1e-11 for lambda of order 1-10.
         let net =
             Layered::random(&[6, 5, 4, 3], Builtin::Tanh, Init::Normal { std: 0.7 }, 2).unwrap();
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let mean = mean_state(&net, 1);
         let spec = spectrum(&sep, mean.view(), Method::Dense, &Faer::default()).unwrap();
-        let g = g_operator(&sep, mean.view()).unwrap();
+        let g = g_operator(&sep, mean.view(), DenseBudget::default()).unwrap();
         let direct = Faer::default().symmetric_eigenvalues(g.view()).unwrap();
         for (a, b) in spec.eigenvalues.iter().zip(&direct) {
             assert_abs_diff_eq!(a, b, epsilon = 1e-11);
@@ -349,7 +375,7 @@ mod tests {
         ] {
             let net =
                 Layered::random(&sizes, Builtin::Tanh, Init::Normal { std: 1.1 }, seed).unwrap();
-            let sep = net.to_septuple();
+            let sep = net.to_septuple().unwrap();
             let mean = mean_state(&net, seed);
             let d = spectrum(&sep, mean.view(), Method::Dense, &Faer::default()).unwrap();
             let s = spectrum(&sep, mean.view(), Method::Structured, &Faer::default()).unwrap();
@@ -367,7 +393,7 @@ mod tests {
         // error; summed over 854 values, ~1e-12.
         for sizes in [[784usize, 40, 20, 10].as_slice(), [784, 60, 10].as_slice()] {
             let net = Layered::random(sizes, Builtin::Tanh, Init::TorchLinear, 7).unwrap();
-            let sep = net.to_septuple();
+            let sep = net.to_septuple().unwrap();
             let mean = mean_state(&net, 3);
             for method in [Method::Dense, Method::Structured] {
                 let spec = spectrum(&sep, mean.view(), method, &Faer::default()).unwrap();
@@ -380,7 +406,7 @@ mod tests {
     #[test]
     fn auto_picks_structured_for_the_paper_networks() {
         let net = Layered::random(&[784, 60, 10], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let mean = mean_state(&net, 2);
         let s = spectrum(&sep, mean.view(), Method::Auto, &Faer::default()).unwrap();
         assert_eq!(s.method, Method::Structured);
@@ -392,16 +418,18 @@ mod tests {
     #[test]
     fn sample_averaged_g_is_symmetric_positive_semidefinite() {
         let net = Layered::random(&[4, 3, 2], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let x = Array2::from_shape_fn((5, 4), |(s, i)| ((s + i) as f64 * 0.3).sin());
-        let states = sep.forward(x.view()).unwrap();
-        let g = g_operator_sample_averaged(&sep, states.view()).unwrap();
+        let states = sep.forward_states(x.view()).unwrap();
+        let g = g_operator_sample_averaged(&sep, states.view(), DenseBudget::default()).unwrap();
         assert_abs_diff_eq!(g, g.t(), epsilon = 1e-15);
         let e = Faer::default().symmetric_eigenvalues(g.view()).unwrap();
         assert!(e[0] > -1e-12);
         // With one sample it is G at that sample.
-        let one = g_operator_sample_averaged(&sep, states.slice(s![0..1, ..])).unwrap();
-        let direct = g_operator(&sep, states.row(0)).unwrap();
+        let one =
+            g_operator_sample_averaged(&sep, states.slice(s![0..1, ..]), DenseBudget::default())
+                .unwrap();
+        let direct = g_operator(&sep, states.row(0), DenseBudget::default()).unwrap();
         assert_abs_diff_eq!(one, direct, epsilon = 1e-15);
     }
 
@@ -409,9 +437,10 @@ mod tests {
     fn eigen_components_reconstruct_the_mean() {
         // sum a_i^2 = |<x>|^2 (orthonormal basis) and the eigenvalues match the SVD route.
         let net = Layered::random(&[5, 4, 3], Builtin::Tanh, Init::Normal { std: 0.8 }, 5).unwrap();
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let mean = mean_state(&net, 4);
-        let (lambda, a) = eigen_components(&sep, mean.view()).unwrap();
+        let (lambda, a) =
+            eigen_components(&sep, mean.view(), DenseBudget::default(), &Faer::default()).unwrap();
         approx::assert_relative_eq!(
             a.iter().map(|v| v * v).sum::<f64>(),
             mean.dot(&mean),
@@ -431,7 +460,7 @@ mod tests {
         use crate::backend::Lapack;
         for sizes in [[784usize, 40, 20, 10].as_slice(), [7, 5, 3].as_slice()] {
             let net = Layered::random(sizes, Builtin::Tanh, Init::TorchLinear, 2).unwrap();
-            let sep = net.to_septuple();
+            let sep = net.to_septuple().unwrap();
             let mean = mean_state(&net, 5);
             for method in [Method::Dense, Method::Structured] {
                 let a = spectrum(&sep, mean.view(), method, &Faer::default()).unwrap();
@@ -440,7 +469,7 @@ mod tests {
                     assert_abs_diff_eq!(x, y, epsilon = 1e-10);
                 }
             }
-            let g = g_operator(&sep, mean.view()).unwrap();
+            let g = g_operator(&sep, mean.view(), DenseBudget::default()).unwrap();
             let a = Faer::default().symmetric_eigenvalues(g.view()).unwrap();
             let b = Lapack.symmetric_eigenvalues(g.view()).unwrap();
             for (x, y) in a.iter().zip(&b) {
@@ -463,8 +492,8 @@ mod tests {
         assert_abs_diff_eq!(e[0], 1.0, epsilon = 1e-14);
         assert_abs_diff_eq!(e[1], 3.0, epsilon = 1e-14);
         let net = Layered::random(&[9, 6, 4], Builtin::Tanh, Init::TorchLinear, 3).unwrap();
-        let sep = net.to_septuple();
-        let g = g_operator(&sep, mean_state(&net, 4).view()).unwrap();
+        let sep = net.to_septuple().unwrap();
+        let g = g_operator(&sep, mean_state(&net, 4).view(), DenseBudget::default()).unwrap();
         let reference = Faer::default().symmetric_eigenvalues(g.view()).unwrap();
         let strided = g.slice(ndarray::s![..;2, ..;2]);
         let strided_ref = Faer::default()
@@ -485,7 +514,7 @@ mod tests {
     #[test]
     fn bad_inputs_are_errors() {
         let net = Layered::random(&[4, 3, 2], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let short = Array1::zeros(5);
         assert!(spectrum(&sep, short.view(), Method::Auto, &Faer::default()).is_err());
         let mut nan = Array1::zeros(9);

@@ -4,9 +4,105 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SpectralError;
 
-/// Eigenvalues with |log lambda| at or below this are "not dynamical" (numerically 1: the
-/// N - 2r eigenvalues that the structure of G fixes at 1 come out within ~1e-15 of it).
+/// The default dynamical tolerance: eigenvalues with |log lambda| at or below this are "not
+/// dynamical" (numerically 1: the N - 2r eigenvalues that the structure of G fixes at 1 come out
+/// within ~1e-15 of it).
 pub const DYNAMICAL_TOLERANCE: f64 = 1e-8;
+
+/// How many of the largest log lambda a complexity C_n of Eq. (10.5) sums.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TopCount {
+    /// The n largest (C_20 of Fig. 6: `Largest(20)`).
+    Largest(usize),
+    /// All but the k smallest (C_834 = C_(N-20) of Fig. 6 for N = 854: `AllBut(20)`).
+    AllBut(usize),
+}
+
+impl TopCount {
+    /// The n of C_n for N eigenvalues (at most N).
+    pub fn resolve(self, n_total: usize) -> usize {
+        match self {
+            TopCount::Largest(n) => n.min(n_total),
+            TopCount::AllBut(k) => n_total.saturating_sub(k),
+        }
+    }
+
+    /// The name of C_n for N eigenvalues, with n as a number: `C_20`, `C_834`.
+    pub fn label(self, n_total: usize) -> String {
+        format!("C_{}", self.resolve(n_total))
+    }
+}
+
+/// The gap rule of [`gap`]: the widest space between neighbouring negative dynamical log lambda,
+/// the lowest fraction of them skipped as lower neighbours.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GapRule {
+    /// The fraction of the negative dynamical log lambda (at least one of them) that may not be
+    /// the lower neighbour of the gap, so a single far outlier is not "the smallest
+    /// eigenvalues". In [0, 1).
+    pub skip_lowest: f64,
+}
+
+impl Default for GapRule {
+    /// Skip the lowest 1 %.
+    fn default() -> Self {
+        GapRule { skip_lowest: 0.01 }
+    }
+}
+
+/// The choices a [`SpectrumSummary`] depends on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SummaryOptions {
+    /// Eigenvalues with |log lambda| at or below this are not dynamical (finite, >= 0).
+    pub dynamical_tolerance: f64,
+    /// The complexities C_n of Eq. (10.5) to compute.
+    pub complexities: Vec<TopCount>,
+    /// How the gap is found.
+    pub gap: GapRule,
+}
+
+impl Default for SummaryOptions {
+    /// Tolerance [`DYNAMICAL_TOLERANCE`], C_20 and C_(N-20) (Fig. 6), the default gap rule.
+    fn default() -> Self {
+        SummaryOptions {
+            dynamical_tolerance: DYNAMICAL_TOLERANCE,
+            complexities: vec![TopCount::Largest(20), TopCount::AllBut(20)],
+            gap: GapRule::default(),
+        }
+    }
+}
+
+impl SummaryOptions {
+    fn check(&self) -> Result<(), SpectralError> {
+        if !(self.dynamical_tolerance.is_finite() && self.dynamical_tolerance >= 0.0) {
+            return Err(SpectralError::Parameter {
+                what: "dynamical_tolerance",
+                value: self.dynamical_tolerance.to_string(),
+                expected: "a finite number >= 0",
+            });
+        }
+        if !(self.gap.skip_lowest >= 0.0 && self.gap.skip_lowest < 1.0) {
+            return Err(SpectralError::Parameter {
+                what: "gap.skip_lowest",
+                value: self.gap.skip_lowest.to_string(),
+                expected: "a fraction in [0, 1)",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One complexity C_n of Eq. (10.5).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Complexity {
+    /// Which eigenvalues were summed.
+    pub count: TopCount,
+    /// n: how many of the largest log lambda were summed.
+    pub n: usize,
+    /// C_n.
+    pub value: f64,
+}
 
 /// Everything the paper reads from one spectrum, in natural logarithms.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,14 +127,13 @@ pub struct SpectrumSummary {
     pub mu3: f64,
     /// Mean of the dynamical log lambda.
     pub mean: f64,
-    /// Variance of the dynamical log lambda (population).
+    /// Variance of the dynamical log lambda (population): mu_2 normalised.
     pub variance: f64,
-    /// Skewness of the dynamical log lambda (third central moment / variance^1.5).
+    /// Skewness of the dynamical log lambda (third central moment / variance^1.5): mu_3
+    /// normalised.
     pub skewness: f64,
-    /// C_20 of Eq. (10.5).
-    pub c20: f64,
-    /// C_(N-20) of Eq. (10.5) (all but the twenty smallest).
-    pub c_all_but_20: f64,
+    /// The complexities C_n of Eq. (10.5) asked for, in the order of the options.
+    pub complexities: Vec<Complexity>,
     /// The gap between the smallest eigenvalues and the rest ([`gap`]).
     pub gap: Option<Gap>,
 }
@@ -57,24 +152,42 @@ pub struct Gap {
 }
 
 impl SpectrumSummary {
-    /// The summary of the eigenvalues `lambda` of G (any order, all positive).
+    /// The summary of the eigenvalues `lambda` of G (any order, all positive) with the default
+    /// [`SummaryOptions`].
     pub fn new(lambda: &[f64]) -> Result<Self, SpectralError> {
+        Self::with_options(lambda, &SummaryOptions::default())
+    }
+
+    /// The summary of the eigenvalues `lambda` of G (any order, all positive).
+    pub fn with_options(lambda: &[f64], options: &SummaryOptions) -> Result<Self, SpectralError> {
+        options.check()?;
         let mut log_lambda = log_spectrum(lambda)?;
         log_lambda.sort_by(f64::total_cmp);
         let n = log_lambda.len();
+        let tol = options.dynamical_tolerance;
         let dynamical: Vec<f64> = log_lambda
             .iter()
             .copied()
-            .filter(|u| u.abs() > DYNAMICAL_TOLERANCE)
+            .filter(|u| u.abs() > tol)
             .collect();
         let traces = traces(&log_lambda);
         let (mean, variance, skewness) = moments(&dynamical);
-        let c20 = complexity_n(&log_lambda, 20.min(n), n)?;
-        let c_all_but_20 = complexity_n(&log_lambda, n.saturating_sub(20), n)?;
+        let complexities = options
+            .complexities
+            .iter()
+            .map(|&count| {
+                let k = count.resolve(n);
+                Ok(Complexity {
+                    count,
+                    n: k,
+                    value: complexity_n(&log_lambda, k, n)?,
+                })
+            })
+            .collect::<Result<Vec<_>, SpectralError>>()?;
         Ok(SpectrumSummary {
             n_neurons: n,
             sum_log_lambda: log_lambda.iter().sum(),
-            dynamical_tolerance: DYNAMICAL_TOLERANCE,
+            dynamical_tolerance: tol,
             n_dynamical: dynamical.len(),
             mu2: traces[1],
             mu3: traces[2],
@@ -82,12 +195,19 @@ impl SpectrumSummary {
             mean,
             variance,
             skewness,
-            c20,
-            c_all_but_20,
-            gap: gap(&dynamical),
+            complexities,
+            gap: gap(&dynamical, options.gap),
             dynamical,
             log_lambda,
         })
+    }
+
+    /// The complexity C_n of Eq. (10.5) for `count`, if it was asked for.
+    pub fn complexity(&self, count: TopCount) -> Option<f64> {
+        self.complexities
+            .iter()
+            .find(|c| c.count == count)
+            .map(|c| c.value)
     }
 }
 
@@ -156,22 +276,6 @@ pub fn complexity_n(log_lambda: &[f64], n: usize, n_total: usize) -> Result<f64,
     Ok(-0.5 * top + 0.5 * n_total as f64 * (2.0 * std::f64::consts::PI).ln())
 }
 
-/// C of Eq. (6.7): -1/2 sum of log lambda over the eigenvalues with lambda > `threshold`
-/// (the paper's "lambda >> 1/beta"; pass the threshold explicitly, e.g. 1/beta), plus
-/// (N/2) log 2 pi.
-pub fn complexity_above(log_lambda: &[f64], threshold: f64) -> Result<f64, SpectralError> {
-    if !(threshold.is_finite() && threshold > 0.0) {
-        return Err(SpectralError::Parameter {
-            what: "threshold",
-            value: threshold.to_string(),
-            expected: "a finite number > 0",
-        });
-    }
-    let t = threshold.ln();
-    let top: f64 = log_lambda.iter().filter(|&&u| u > t).sum();
-    Ok(-0.5 * top + 0.5 * log_lambda.len() as f64 * (2.0 * std::f64::consts::PI).ln())
-}
-
 /// Counts of `values` in the bins [e_0, e_1), [e_1, e_2), ..., the last bin closed; values
 /// outside are not counted. Errors unless the edges are finite, ascending and at least two.
 pub fn histogram(values: &[f64], edges: &[f64]) -> Result<Vec<usize>, SpectralError> {
@@ -202,15 +306,18 @@ pub fn histogram(values: &[f64], edges: &[f64]) -> Result<Vec<usize>, SpectralEr
 
 /// The gap between the smallest eigenvalues and the rest (Sec. 10): among the negative
 /// dynamical log lambda (ascending, `dynamical`), the widest space between neighbours u_j and
-/// u_(j+1) with u_(j+1) < 0, ignoring the lowest 1 % of the spectrum's negative part as the
-/// lower neighbour (at least the lowest one) so that a single far outlier does not count as
-/// "the smallest eigenvalues". None with fewer than three negative eigenvalues.
-pub fn gap(dynamical: &[f64]) -> Option<Gap> {
+/// u_(j+1) with u_(j+1) < 0, ignoring the lowest `rule.skip_lowest` of the spectrum's negative
+/// part as the lower neighbour (at least the lowest one) so that a single far outlier does not
+/// count as "the smallest eigenvalues". None with fewer than three negative eigenvalues.
+pub fn gap(dynamical: &[f64], rule: GapRule) -> Option<Gap> {
     let neg: Vec<f64> = dynamical.iter().copied().filter(|&u| u < 0.0).collect();
     if neg.len() < 3 {
         return None;
     }
-    let skip = (neg.len() / 100).max(1);
+    // floor(fraction * count), at least one. For the default 0.01 this is count / 100 exactly:
+    // the double 0.01 exceeds 1/100, so the product is never rounded below an integer it
+    // reaches, and it stays below the next one for any count of eigenvalues.
+    let skip = ((rule.skip_lowest * neg.len() as f64) as usize).clamp(1, neg.len() - 2);
     let mut best: Option<(f64, usize)> = None;
     for j in skip..neg.len() - 1 {
         let width = neg[j + 1] - neg[j];
@@ -248,9 +355,6 @@ mod tests {
         assert_relative_eq!(complexity_n(&u, 2, 4).unwrap(), -1.0 + c);
         assert_relative_eq!(complexity_n(&u, 0, 4).unwrap(), c);
         assert!(complexity_n(&u, 5, 4).is_err());
-        // lambda > e^0 = 1: log lambda 0.5 and 1.5.
-        assert_relative_eq!(complexity_above(&u, 1.0).unwrap(), -1.0 + c);
-        assert!(complexity_above(&u, 0.0).is_err());
     }
 
     #[test]
@@ -265,11 +369,15 @@ mod tests {
     fn gap_finds_the_widest_space_below_zero() {
         let mut u = vec![-6.0, -3.2, -3.1, -3.0];
         u.extend((0..50).map(|k| -1.5 + k as f64 * 0.02));
-        let g = gap(&u).unwrap();
+        let g = gap(&u, GapRule::default()).unwrap();
         // The outlier at -6 is skipped as a lower neighbour; the gap is between -3.0 and -1.5.
         assert_relative_eq!(g.log_lambda, -2.25);
         assert_eq!(g.n_below, 4);
-        assert!(gap(&[-1.0, 2.0]).is_none());
+        assert!(gap(&[-1.0, 2.0], GapRule::default()).is_none());
+        // Skipping nothing but the lowest still skips the outlier; skipping 90 % moves the gap
+        // into the dense part.
+        assert_eq!(gap(&u, GapRule { skip_lowest: 0.0 }).unwrap().n_below, 4);
+        assert!(gap(&u, GapRule { skip_lowest: 0.9 }).unwrap().n_below > 4);
     }
 
     #[test]
@@ -282,6 +390,31 @@ mod tests {
         assert_relative_eq!(s.sum_log_lambda, u.iter().sum::<f64>());
         assert!(SpectrumSummary::new(&[1.0, -1.0]).is_err());
         assert!(SpectrumSummary::new(&[]).is_err());
+        let u_sorted = {
+            let mut v = u.clone();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        assert_eq!(
+            s.complexity(TopCount::Largest(20)),
+            complexity_n(&u_sorted, 5, 5).ok()
+        );
+        assert_eq!(s.complexity(TopCount::AllBut(2)), None);
+        let opts = SummaryOptions {
+            dynamical_tolerance: 0.8,
+            complexities: vec![TopCount::AllBut(2)],
+            ..SummaryOptions::default()
+        };
+        let t = SpectrumSummary::with_options(&lambda, &opts).unwrap();
+        // |log lambda| > 0.8: 0.1 (-2.30), 10 (2.30); 0.5 (-0.69) and 2 (0.69) are not.
+        assert_eq!(t.n_dynamical, 2);
+        assert_eq!(t.complexities[0].n, 3);
+        assert_eq!(TopCount::AllBut(20).label(854), "C_834");
+        let bad = SummaryOptions {
+            dynamical_tolerance: f64::NAN,
+            ..SummaryOptions::default()
+        };
+        assert!(SpectrumSummary::with_options(&lambda, &bad).is_err());
         let json = serde_json::to_string(&s).unwrap();
         let back: SpectrumSummary = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);

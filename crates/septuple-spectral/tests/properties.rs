@@ -31,7 +31,7 @@ proptest! {
     #[test]
     fn odd_traces_vanish_without_hidden_layers(net in layered(1..=1, 1..=12),
                                                seed in 0u64..1000) {
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let n = sep.n_neurons();
         let mean = Array1::from_shape_fn(n, |i| (((i as u64 * 7919 + seed) % 1000) as f64 / 500.0) - 1.0);
         let s = spectrum(&sep, mean.view(), Method::Dense, &Faer::default()).unwrap();
@@ -43,7 +43,7 @@ proptest! {
     /// The structured path equals the dense path for any layered network.
     #[test]
     fn structured_equals_dense(net in layered(1..=4, 1..=9), seed in 0u64..1000) {
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let n = sep.n_neurons();
         let mean = Array1::from_shape_fn(n, |i| (((i as u64 * 104_729 + seed) % 997) as f64 / 500.0) - 1.0);
         let d = spectrum(&sep, mean.view(), Method::Dense, &Faer::default()).unwrap();
@@ -64,7 +64,7 @@ fn odd_traces_do_not_vanish_with_one_hidden_layer() {
     for seed in 0..20 {
         let net =
             Layered::random(&[3, 3, 3], Builtin::Tanh, Init::Normal { std: 1.5 }, seed).unwrap();
-        let sep = net.to_septuple();
+        let sep = net.to_septuple().unwrap();
         let mean = Array1::from_shape_fn(9, |i| ((i as f64) * 0.37).sin() * 0.5);
         let s = spectrum(&sep, mean.view(), Method::Dense, &Faer::default()).unwrap();
         let t = traces(&s.log_eigenvalues().unwrap());

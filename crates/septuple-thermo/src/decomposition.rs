@@ -16,26 +16,26 @@ use crate::gaussian::{Gaussian, HALF_LOG_2PI};
 /// log lambda over the large eigenvalues only; everything else sits in its "lambda <~ 1/beta"
 /// part.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "SplitRepr")]
-pub struct Split {
+#[serde(try_from = "EigenvalueSplitRepr")]
+pub struct EigenvalueSplit {
     large_above: f64,
     small_below: f64,
 }
 
 #[derive(Deserialize)]
-struct SplitRepr {
+struct EigenvalueSplitRepr {
     large_above: f64,
     small_below: f64,
 }
 
-impl TryFrom<SplitRepr> for Split {
+impl TryFrom<EigenvalueSplitRepr> for EigenvalueSplit {
     type Error = ThermoError;
-    fn try_from(r: SplitRepr) -> Result<Self, ThermoError> {
-        Split::new(r.large_above, r.small_below)
+    fn try_from(r: EigenvalueSplitRepr) -> Result<Self, ThermoError> {
+        EigenvalueSplit::new(r.large_above, r.small_below)
     }
 }
 
-impl Default for Split {
+impl Default for EigenvalueSplit {
     /// beta lambda > 1 is large, beta lambda < 1 is small.
     fn default() -> Self {
         Self {
@@ -45,7 +45,7 @@ impl Default for Split {
     }
 }
 
-impl Split {
+impl EigenvalueSplit {
     /// A split with both thresholds on beta lambda; both finite and positive, and
     /// `small_below <= large_above`.
     pub fn new(large_above: f64, small_below: f64) -> Result<Self, ThermoError> {
@@ -86,17 +86,17 @@ impl Split {
 }
 
 /// N_>, the number of eigenvalues with lambda >> 1/beta (Eqs. 6.6-6.8, 7.5).
-pub fn n_greater(lambda: &[f64], beta: f64, split: &Split) -> usize {
+pub fn n_greater(lambda: &[f64], beta: f64, split: &EigenvalueSplit) -> usize {
     lambda.iter().filter(|&&l| split.is_large(beta, l)).count()
 }
 
 /// N_<, the number of eigenvalues with lambda << 1/beta (Eq. 8.12).
-pub fn n_less(lambda: &[f64], beta: f64, split: &Split) -> usize {
+pub fn n_less(lambda: &[f64], beta: f64, split: &EigenvalueSplit) -> usize {
     lambda.iter().filter(|&&l| split.is_small(beta, l)).count()
 }
 
 /// The approximation of Eq. (8.12): DeltaF ~ -(beta / 2) N_<.
-pub fn laplacian_f_from_n_less(lambda: &[f64], beta: f64, split: &Split) -> f64 {
+pub fn laplacian_f_from_n_less(lambda: &[f64], beta: f64, split: &EigenvalueSplit) -> f64 {
     -0.5 * beta * n_less(lambda, beta, split) as f64
 }
 
@@ -113,7 +113,7 @@ pub struct Decomposition {
     /// N_<: eigenvalues with beta lambda below the split's `small_below` (Eq. 8.12).
     pub n_less: usize,
     /// The split that was used.
-    pub split: Split,
+    pub split: EigenvalueSplit,
     /// sum of log lambda_i over the large eigenvalues.
     pub sum_log_large: f64,
     /// Thermodynamic free energy A(beta) = N_> log(beta) / (2 beta), Eq. (6.8).
@@ -134,7 +134,7 @@ impl Decomposition {
     /// The decomposition of the spectrum `lambda` at inverse temperature `beta`.
     ///
     /// Errors: an invalid spectrum or beta.
-    pub fn new(lambda: &[f64], beta: f64, split: &Split) -> Result<Self, ThermoError> {
+    pub fn new(lambda: &[f64], beta: f64, split: &EigenvalueSplit) -> Result<Self, ThermoError> {
         check_spectrum(lambda)?;
         positive("beta", beta)?;
         let n = lambda.len();
@@ -193,7 +193,7 @@ pub fn beta_from_energy_n_greater(n_greater: usize, u: f64) -> Result<f64, Therm
 pub fn beta_from_energy_self_consistent(
     lambda: &[f64],
     u: f64,
-    split: &Split,
+    split: &EigenvalueSplit,
 ) -> Result<Vec<f64>, ThermoError> {
     check_spectrum(lambda)?;
     positive("energy U", u)?;
@@ -250,7 +250,7 @@ impl DecompositionAccuracy {
     /// The accuracy of the decomposition of `lambda` at `beta`.
     ///
     /// Errors: an invalid spectrum or beta.
-    pub fn new(lambda: &[f64], beta: f64, split: &Split) -> Result<Self, ThermoError> {
+    pub fn new(lambda: &[f64], beta: f64, split: &EigenvalueSplit) -> Result<Self, ThermoError> {
         let dec = Decomposition::new(lambda, beta, split)?;
         let g = Gaussian::new(lambda)?;
         let f = g.free_energy(beta)?;
@@ -313,7 +313,12 @@ impl FirstLaw {
     /// The first law between spectra `from` and `to` at inverse temperature `beta`.
     ///
     /// Errors: an invalid spectrum or beta.
-    pub fn new(from: &[f64], to: &[f64], beta: f64, split: &Split) -> Result<Self, ThermoError> {
+    pub fn new(
+        from: &[f64],
+        to: &[f64],
+        beta: f64,
+        split: &EigenvalueSplit,
+    ) -> Result<Self, ThermoError> {
         let d1 = Decomposition::new(from, beta, split)?;
         let d2 = Decomposition::new(to, beta, split)?;
         let (g1, g2) = (Gaussian::new(from)?, Gaussian::new(to)?);
@@ -363,28 +368,31 @@ mod tests {
 
     #[test]
     fn split_validation_and_counts() {
-        assert!(Split::new(0.0, 0.0).is_err());
-        assert!(Split::new(1.0, 2.0).is_err());
-        assert!(Split::new(f64::NAN, 1.0).is_err());
-        let s = Split::default();
+        assert!(EigenvalueSplit::new(0.0, 0.0).is_err());
+        assert!(EigenvalueSplit::new(1.0, 2.0).is_err());
+        assert!(EigenvalueSplit::new(f64::NAN, 1.0).is_err());
+        let s = EigenvalueSplit::default();
         // beta = 1: large are 1.5, 8, 60; small are 0.01, 0.2, 0.9.
         assert_eq!(n_greater(&L, 1.0, &s), 3);
         assert_eq!(n_less(&L, 1.0, &s), 3);
-        let wide = Split::new(10.0, 0.1).unwrap();
+        let wide = EigenvalueSplit::new(10.0, 0.1).unwrap();
         assert_eq!(n_greater(&L, 1.0, &wide), 1);
         assert_eq!(n_less(&L, 1.0, &wide), 1);
         // beta = 2: small are 0.01, 0.2 (beta lambda = 0.02, 0.4): -(2 / 2) * 2.
         assert_relative_eq!(laplacian_f_from_n_less(&L, 2.0, &s), -2.0);
         let json = serde_json::to_string(&wide).unwrap();
-        let back: Split = serde_json::from_str(&json).unwrap();
+        let back: EigenvalueSplit = serde_json::from_str(&json).unwrap();
         assert_eq!(back, wide);
-        assert!(serde_json::from_str::<Split>(r#"{"large_above":1.0,"small_below":3.0}"#).is_err());
+        assert!(serde_json::from_str::<EigenvalueSplit>(
+            r#"{"large_above":1.0,"small_below":3.0}"#
+        )
+        .is_err());
     }
 
     #[test]
     fn decomposition_by_hand() {
         let beta = 2.0;
-        let d = Decomposition::new(&L, beta, &Split::default()).unwrap();
+        let d = Decomposition::new(&L, beta, &EigenvalueSplit::default()).unwrap();
         // beta lambda > 1: 1.5, 8, 60 and 0.9 (1.8).
         assert_eq!(d.n_greater, 4);
         let sum_log = (0.9f64 * 1.5 * 8.0 * 60.0).ln();
@@ -426,9 +434,12 @@ mod tests {
     #[test]
     fn self_consistent_beta() {
         // U = 1: beta = N_> / 2; N_>(beta) = #(beta lambda > 1).
-        let betas = beta_from_energy_self_consistent(&L, 1.0, &Split::default()).unwrap();
+        let betas = beta_from_energy_self_consistent(&L, 1.0, &EigenvalueSplit::default()).unwrap();
         for &b in &betas {
-            assert_relative_eq!(b, n_greater(&L, b, &Split::default()) as f64 / 2.0);
+            assert_relative_eq!(
+                b,
+                n_greater(&L, b, &EigenvalueSplit::default()) as f64 / 2.0
+            );
         }
         // k = 1: beta = 0.5, N_>(0.5) = #{> 2} = 2: no. k = 2: beta = 1, N_> = 3: no.
         // k = 3: beta = 1.5, N_> = #{> 0.667} = 4: no. k = 4: beta = 2, N_> = 4: yes.
@@ -441,7 +452,10 @@ mod tests {
     #[test]
     fn accuracy_within_bounds() {
         for beta in [0.05, 0.3, 1.0, 4.0, 50.0] {
-            for split in [Split::default(), Split::new(5.0, 0.5).unwrap()] {
+            for split in [
+                EigenvalueSplit::default(),
+                EigenvalueSplit::new(5.0, 0.5).unwrap(),
+            ] {
                 let acc = DecompositionAccuracy::new(&L, beta, &split).unwrap();
                 assert!(acc.free_energy_error >= 0.0);
                 // Bounds are sums of O(1) terms; 1e-12 absolute covers rounding.
@@ -450,7 +464,7 @@ mod tests {
                 assert!(
                     (acc.energy_error - acc.free_energy_error).abs() <= acc.first_law_bound + 1e-12
                 );
-                if split == Split::default() {
+                if split == EigenvalueSplit::default() {
                     let b = 6.0 / beta * (-acc.log_distance).exp();
                     assert!(acc.free_energy_bound <= b && acc.first_law_bound <= b + 1e-12);
                 }
@@ -472,7 +486,7 @@ mod tests {
             let gain = (1.0 + beta * big).ln() - (beta * small).ln_1p();
             let raised = ((1.0 + beta * big) * gain.exp() - 1.0) / beta;
             let to = [small, small, small, raised, big];
-            let fl = FirstLaw::new(&from, &to, beta, &Split::default()).unwrap();
+            let fl = FirstLaw::new(&from, &to, beta, &EigenvalueSplit::default()).unwrap();
             // |dF| is rounding of sums of size ~ delta / beta.
             assert!(fl.delta_free_energy.abs() < 1e-13 * delta);
             assert!(fl.residual.abs() <= fl.bound);
@@ -491,7 +505,7 @@ mod tests {
     fn first_law_is_free_energy_change_plus_decomposition_error() {
         let to = [0.01, 0.1, 0.9, 3.0, 8.0, 60.0];
         for beta in [0.5, 2.0] {
-            let fl = FirstLaw::new(&L, &to, beta, &Split::default()).unwrap();
+            let fl = FirstLaw::new(&L, &to, beta, &EigenvalueSplit::default()).unwrap();
             assert!((fl.residual - fl.delta_free_energy).abs() <= fl.bound + 1e-12);
             assert_relative_eq!(
                 fl.residual,

@@ -147,6 +147,13 @@ impl<'a> Gaussian<'a> {
         Ok(s + self.n() as f64 * HALF_LOG_2PI)
     }
 
+    /// log det(I (1 - beta m) + beta G) = sum_i log(1 - beta m + beta lambda_i): the
+    /// determinant of Eq. (5.9), log Z of (5.14) being -1/2 of it plus (N/2) log 2 pi.
+    pub fn log_det(&self, beta: f64) -> Result<f64, ThermoError> {
+        let (_, d) = self.denominators(beta)?;
+        Ok(d.iter().map(|di| di.ln()).sum())
+    }
+
     /// log Z of the large-N form, Eq. (5.14), whether or not mean components are held.
     pub fn log_z_large_n(&self, beta: f64) -> Result<f64, ThermoError> {
         self.without_mean().log_z(beta)

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::decomposition::{tolerance, Decomposition, FirstLaw, Split};
+use crate::decomposition::{tolerance, Decomposition, EigenvalueSplit, FirstLaw};
 use crate::error::ThermoError;
 use crate::gaussian::Gaussian;
 
@@ -33,14 +33,14 @@ pub struct TrajectoryPoint<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "LawCheckerRepr")]
 pub struct LawChecker {
-    split: Split,
+    split: EigenvalueSplit,
     entropy_tolerance: f64,
     first_law_tolerance: f64,
 }
 
 #[derive(Deserialize)]
 struct LawCheckerRepr {
-    split: Split,
+    split: EigenvalueSplit,
     entropy_tolerance: f64,
     first_law_tolerance: f64,
 }
@@ -53,10 +53,10 @@ impl TryFrom<LawCheckerRepr> for LawChecker {
 }
 
 impl Default for LawChecker {
-    /// The default [`Split`] and zero tolerances.
+    /// The default [`EigenvalueSplit`] and zero tolerances.
     fn default() -> Self {
         Self {
-            split: Split::default(),
+            split: EigenvalueSplit::default(),
             entropy_tolerance: 0.0,
             first_law_tolerance: 0.0,
         }
@@ -144,7 +144,7 @@ impl LawReport {
 impl LawChecker {
     /// A checker with the given split and tolerances (both finite and >= 0).
     pub fn new(
-        split: Split,
+        split: EigenvalueSplit,
         entropy_tolerance: f64,
         first_law_tolerance: f64,
     ) -> Result<Self, ThermoError> {
@@ -156,7 +156,7 @@ impl LawChecker {
     }
 
     /// The split for N_>.
-    pub fn split(&self) -> Split {
+    pub fn split(&self) -> EigenvalueSplit {
         self.split
     }
 
@@ -228,9 +228,9 @@ mod tests {
 
     #[test]
     fn tolerances_are_checked() {
-        assert!(LawChecker::new(Split::default(), -1.0, 0.0).is_err());
-        assert!(LawChecker::new(Split::default(), 0.0, f64::NAN).is_err());
-        let c = LawChecker::new(Split::default(), 0.1, 0.2).unwrap();
+        assert!(LawChecker::new(EigenvalueSplit::default(), -1.0, 0.0).is_err());
+        assert!(LawChecker::new(EigenvalueSplit::default(), 0.0, f64::NAN).is_err());
+        let c = LawChecker::new(EigenvalueSplit::default(), 0.1, 0.2).unwrap();
         assert_eq!(c.entropy_tolerance(), 0.1);
         assert_eq!(c.first_law_tolerance(), 0.2);
         let bad = [TrajectoryPoint {

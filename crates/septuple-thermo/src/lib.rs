@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::float_cmp)]
 // Exact float comparisons are intended in tests (values that must be reproduced to the bit).
@@ -18,7 +19,7 @@ mod summary;
 
 pub use decomposition::{
     beta_from_energy_n_greater, beta_from_energy_self_consistent, laplacian_f_from_n_less,
-    n_greater, n_less, Decomposition, DecompositionAccuracy, FirstLaw, Split,
+    n_greater, n_less, Decomposition, DecompositionAccuracy, EigenvalueSplit, FirstLaw,
 };
 pub use error::ThermoError;
 pub use gaussian::{DensityFactor, Gaussian};
@@ -28,4 +29,4 @@ pub use landscape::{
     Phase, StationaryKind, StationaryPoint,
 };
 pub use laws::{LawChecker, LawReport, StateRecord, StepRecord, TrajectoryPoint};
-pub use summary::ThermoSummary;
+pub use summary::{ThermoPoint, ThermoSummary};

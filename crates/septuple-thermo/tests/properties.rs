@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 use septuple_thermo::strategies::{beta, positive_spectrum, spectrum_away_from, zero_sum_spectrum};
 use septuple_thermo::{
-    beta_from_gap, branch_log_lambdas, DecompositionAccuracy, FirstLaw, Gaussian, Landscape,
-    LawChecker, Split, StationaryKind, TrajectoryPoint,
+    beta_from_gap, branch_log_lambdas, DecompositionAccuracy, EigenvalueSplit, FirstLaw, Gaussian,
+    Landscape, LawChecker, StationaryKind, TrajectoryPoint,
 };
 
 /// Nodes and weights of 5-point Gauss-Legendre quadrature on [-1, 1].
@@ -266,7 +266,7 @@ proptest! {
             (Just(b), spectrum_away_from(b, 1..=40, d, 6.0), Just(d))
         }),
     ) {
-        let acc = DecompositionAccuracy::new(&l, b, &Split::default()).unwrap();
+        let acc = DecompositionAccuracy::new(&l, b, &EigenvalueSplit::default()).unwrap();
         let n = l.len() as f64;
         let e = (-delta).exp();
         // Rounding of F and F_dec, each a sum of N terms of size ~ |log(beta lambda)| / beta.
@@ -293,7 +293,7 @@ proptest! {
         t1 in 0.0f64..6.0,
         t2 in 0.0f64..6.0,
     ) {
-        let split = Split::default();
+        let split = EigenvalueSplit::default();
         // Two more large eigenvalues, at least delta above 1/beta.
         let mut l = l;
         l.push((delta + t1).exp() / b);
@@ -375,6 +375,6 @@ proptest! {
             (2.0 - 1e-12..=3.0 + 1e-12).contains(&d)
         };
         prop_assert!(far.iter().all(|&x| within(x)));
-        prop_assert!(net.to_septuple().feedforward().is_ok());
+        prop_assert!(net.to_septuple().unwrap().feedforward().is_ok());
     }
 }

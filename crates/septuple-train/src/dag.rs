@@ -3,8 +3,13 @@
 //! connection allowed by a topological order learns (w strictly lower triangular in that
 //! order), so the hidden structure itself is trained, not only the weights of fixed layers.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
-use septuple_core::{Activation, Boundary, BulkLoss, Loss, Septuple};
+use std::borrow::Cow;
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use septuple_core::graph::Digraph;
+use septuple_core::{
+    Activation, Boundary, BulkLoss, CoreError, DenseBudget, Feedforward, Loss, Network, Septuple,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -87,7 +92,7 @@ impl<A: Activation> Dag<A> {
             }
         };
         // The union graph must be feedforward: no learning connection into an input or out of
-        // an output, and no cycle. Kahn's algorithm gives the levels.
+        // an output, and no cycle; its topology gives the levels.
         for ((i, j), &t) in trainable.indexed_iter() {
             if t && (is_input[i] || is_output[j] || i == j) {
                 return Err(TrainError::Network {
@@ -98,31 +103,19 @@ impl<A: Activation> Dag<A> {
                 });
             }
         }
-        let edge = |i: usize, j: usize| trainable[[i, j]] || w[[i, j]] != 0.0;
-        let mut indegree: Vec<usize> = (0..n)
-            .map(|i| (0..n).filter(|&j| edge(i, j)).count())
-            .collect();
-        let mut level = vec![0usize; n];
-        let mut queue: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
-        let mut head = 0;
-        while head < queue.len() {
-            let j = queue[head];
-            head += 1;
-            for i in 0..n {
-                if edge(i, j) {
-                    level[i] = level[i].max(level[j] + 1);
-                    indegree[i] -= 1;
-                    if indegree[i] == 0 {
-                        queue.push(i);
-                    }
-                }
+        // Row-major order lists each neuron's successors ascending.
+        let edges = trainable
+            .indexed_iter()
+            .filter(|&((i, j), &t)| t || w[[i, j]] != 0.0)
+            .map(|((i, j), _)| (j, i));
+        let topology = Digraph::from_edges(n, edges)?.topology().map_err(|cycle| {
+            TrainError::Network {
+                reason: format!(
+                    "the learning connections close the cycle {cycle:?}; expected a directed acyclic graph (Eq. 2.1)"
+                ),
             }
-        }
-        if queue.len() < n {
-            return Err(TrainError::Network {
-                reason: "the learning connections close a cycle; expected a directed acyclic graph (Eq. 2.1)".into(),
-            });
-        }
+        })?;
+        let level = topology.levels;
         let depth = level.iter().copied().max().unwrap_or(0);
         let mut levels = vec![Vec::new(); depth + 1];
         for i in 0..n {
@@ -270,6 +263,62 @@ impl<A: Activation> Dag<A> {
     }
 }
 
+/// A `Dag` is its septuple to every crate that reads networks; only training sees the mask.
+impl<A: Activation> Network for Dag<A> {
+    type Act = A;
+
+    fn n_neurons(&self) -> usize {
+        self.net.n_neurons()
+    }
+    fn inputs(&self) -> Cow<'_, [usize]> {
+        Cow::Borrowed(self.net.inputs())
+    }
+    fn outputs(&self) -> Cow<'_, [usize]> {
+        Cow::Borrowed(self.net.outputs())
+    }
+    fn roles(&self) -> Vec<septuple_core::Role> {
+        self.net.roles().to_vec()
+    }
+    fn n_connections(&self) -> usize {
+        Network::n_connections(&self.net)
+    }
+    fn activation(&self, i: usize) -> &A {
+        self.net.activation(i)
+    }
+    fn feedforward(&self) -> Result<Feedforward, CoreError> {
+        self.net.feedforward()
+    }
+    fn forward_states(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        self.net.forward_states(inputs)
+    }
+    fn weights_times(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        self.net.weights_times(v)
+    }
+    fn weights_t_times(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        self.net.weights_t_times(v)
+    }
+    fn bias(&self) -> Cow<'_, Array1<f64>> {
+        Network::bias(&self.net)
+    }
+    fn preactivation(&self, x: ArrayView1<'_, f64>) -> Result<Array1<f64>, CoreError> {
+        self.net.preactivation(x)
+    }
+    fn derivatives_at(&self, x: ArrayView1<'_, f64>) -> Result<Array1<f64>, CoreError> {
+        self.net.derivatives_at(x)
+    }
+    fn jacobian_rows(
+        &self,
+        fp: ArrayView1<'_, f64>,
+        rows: &[usize],
+        budget: DenseBudget,
+    ) -> Result<Array2<f64>, CoreError> {
+        self.net.jacobian_rows(fp, rows, budget)
+    }
+    fn to_dense(&self, budget: DenseBudget) -> Result<Septuple<A>, CoreError> {
+        self.net.to_dense(budget)
+    }
+}
+
 /// G = -(x - f(y)) f'(y) / S for the non-input neurons (zero on inputs), S x N, and y.
 pub(crate) fn bulk_weighted_residuals<A: Activation>(
     net: &Septuple<A>,
@@ -318,7 +367,7 @@ mod tests {
     }
 
     fn loss_at(net: &Septuple<Builtin>, x: &Array2<f64>, t: &Array2<f64>) -> f64 {
-        let states = net.forward(x.view()).unwrap();
+        let states = net.forward_states(x.view()).unwrap();
         BoundaryLoss
             .mean(net, states.view(), &Boundary::new(x.view(), t.view()))
             .unwrap()
@@ -371,11 +420,12 @@ mod tests {
     fn forward_matches_core() {
         let net = Layered::random(&[4, 3, 3, 2], Builtin::Tanh, Init::TorchLinear, 3)
             .unwrap()
-            .to_septuple();
+            .to_septuple()
+            .unwrap();
         let dag = Dag::new(net.clone(), Edges::Existing).unwrap();
         let x = Array2::from_shape_fn((5, 4), |(i, j)| ((i + 2 * j) as f64 * 0.3).sin());
         let (states, _) = dag.forward(x.view());
-        let core = net.forward(x.view()).unwrap();
+        let core = net.forward_states(x.view()).unwrap();
         // Same sums over the same connections, in another grouping: a few ulps.
         approx::assert_abs_diff_eq!(states, core, epsilon = 1e-14);
     }
@@ -403,7 +453,8 @@ mod tests {
         // usual ~1e-10; 1e-7 absolute.
         let net = Layered::random(&[3, 3, 2], Builtin::Tanh, Init::Normal { std: 0.9 }, 4)
             .unwrap()
-            .to_septuple();
+            .to_septuple()
+            .unwrap();
         let x = array![[0.2, -0.4, 0.9], [0.7, 0.1, -0.3]];
         let t = array![[0.4, -0.2], [-0.1, 0.3]];
         let bd = Boundary::new(x.view(), t.view());

@@ -6,7 +6,7 @@
 //! input pixel, each summed over the batch in batch order), so results do not depend on the
 //! number of threads. The dense products use `ndarray`'s single-threaded `matrixmultiply`.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 use septuple_core::{Activation, Layered};
 
@@ -230,18 +230,20 @@ impl LayeredWorkspace {
     }
 
     /// Copy the workspace's parameters into `net` (exactly).
-    pub fn store<A: Activation>(&self, net: &mut Layered<A>) {
-        for (k, w) in net.weights_mut().iter_mut().enumerate() {
-            // W_1 is kept only transposed (the backward pass does not need it).
-            if k == 0 {
-                w.assign(&self.wt[0].t());
-            } else {
-                w.assign(&self.w[k]);
-            }
-        }
-        for (b, bw) in net.biases_mut().iter_mut().zip(&self.b) {
-            b.assign(bw);
-        }
+    pub fn store<A: Activation>(&self, net: &mut Layered<A>) -> Result<(), TrainError> {
+        // W_1 is kept only transposed (the backward pass does not need it).
+        let weights: Vec<ArrayView2<'_, f64>> = std::iter::once(self.wt[0].t())
+            .chain(self.w.iter().skip(1).map(|w| w.view()))
+            .collect();
+        let biases: Vec<ArrayView1<'_, f64>> = self.b.iter().map(|b| b.view()).collect();
+        net.assign_parameters(&weights, &biases)
+            .map_err(|e| match e {
+                septuple_core::CoreError::NonFinite { what, .. } => TrainError::Diverged {
+                    epoch: 0,
+                    what: format!("a value of the {what}"),
+                },
+                other => other.into(),
+            })
     }
 
     /// Copy `net`'s parameters into the workspace (exactly).
@@ -747,6 +749,7 @@ fn axpy_fixed<const N: usize>(y: &mut [f64], a: f64, x: &[f64]) {
 mod tests {
     use super::*;
     use approx::assert_relative_eq;
+    use septuple_core::Network;
     use septuple_core::{Boundary, BoundaryLoss, Builtin, Init, Loss};
 
     fn data(n: usize, n_in: usize, n_out: usize, sparse: bool, seed: u64) -> Dataset {
@@ -766,8 +769,8 @@ mod tests {
     fn mean_loss(net: &Layered<Builtin>, d: &Dataset, batch: &[usize]) -> f64 {
         let x = d.inputs().select(Axis(0), batch);
         let t = d.targets().select(Axis(0), batch);
-        let s = net.to_septuple();
-        let states = s.forward(x.view()).unwrap();
+        let s = net.to_septuple().unwrap();
+        let states = s.forward_states(x.view()).unwrap();
         BoundaryLoss
             .mean(&s, states.view(), &Boundary::new(x.view(), t.view()))
             .unwrap()
@@ -797,21 +800,35 @@ mod tests {
                     if idx.0 >= shape.0 || idx.1 >= shape.1 {
                         continue;
                     }
-                    let mut p = net.clone();
-                    p.weights_mut()[l][idx] += h;
-                    let mut m = net.clone();
-                    m.weights_mut()[l][idx] -= h;
+                    let p = nudged(&net, l, Some(idx), h);
+                    let m = nudged(&net, l, Some(idx), -h);
                     let fd = (mean_loss(&p, &d, &batch) - mean_loss(&m, &d, &batch)) / (2.0 * h);
                     assert_relative_eq!(g.weights[l][idx], fd, epsilon = 1e-7);
                 }
-                let mut p = net.clone();
-                p.biases_mut()[l][1] += h;
-                let mut m = net.clone();
-                m.biases_mut()[l][1] -= h;
+                let p = nudged(&net, l, None, h);
+                let m = nudged(&net, l, None, -h);
                 let fd = (mean_loss(&p, &d, &batch) - mean_loss(&m, &d, &batch)) / (2.0 * h);
                 assert_relative_eq!(g.biases[l][1], fd, epsilon = 1e-7);
             }
         }
+    }
+
+    /// `net` with weight `idx` (or bias 1 when `idx` is None) of layer `l + 1` moved by `h`.
+    fn nudged(
+        net: &Layered<Builtin>,
+        l: usize,
+        idx: Option<(usize, usize)>,
+        h: f64,
+    ) -> Layered<Builtin> {
+        let mut out = net.clone();
+        let mut w = net.weights()[l].clone();
+        let mut b = net.biases()[l].clone();
+        match idx {
+            Some(ij) => w[ij] += h,
+            None => b[1] += h,
+        }
+        out.set_layer(l, w.view(), b.view()).unwrap();
+        out
     }
 
     #[test]
@@ -841,7 +858,7 @@ mod tests {
         let g = ws.gradients(net.activations(), &d, &batch).unwrap();
         let before = net.clone();
         ws.step(before.activations(), &d, &batch, 0.1).unwrap();
-        ws.store(&mut net);
+        ws.store(&mut net).unwrap();
         for l in 0..2 {
             let expect = &before.weights()[l] - &(&g.weights[l] * 0.1);
             assert_relative_eq!(net.weights()[l], expect, epsilon = 1e-15);

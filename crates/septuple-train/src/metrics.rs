@@ -49,7 +49,7 @@ pub fn evaluate<M: Trainable>(
     };
     let bulk_loss = match bulk {
         Some((solver, mass)) => {
-            let net = ctx.model.to_septuple();
+            let net = ctx.model.to_septuple()?;
             let boundary = Boundary::new(ctx.train.inputs(), ctx.train.targets());
             let potential = Potential::mass(mass);
             let sol = solver.solve(&net, &potential, &boundary)?;

@@ -34,14 +34,16 @@ pub trait Trainable: Clone + Serialize + DeserializeOwned + Send {
         objective: Objective,
     ) -> Result<f64, TrainError>;
 
-    /// Bring the model up to date with the workspace's parameters.
-    fn sync(&mut self, ws: &Self::Workspace);
+    /// Bring the model up to date with the workspace's parameters; a non-finite parameter is
+    /// [`TrainError::Diverged`] and leaves the model as it was.
+    fn sync(&mut self, ws: &Self::Workspace) -> Result<(), TrainError>;
 
     /// Whether every parameter is finite.
     fn is_finite(&self) -> bool;
 
-    /// The network as a septuple (for spectra, the bulk loss, saving).
-    fn to_septuple(&self) -> Septuple<Self::Act>;
+    /// The network as a dense septuple (for the bulk loss, saving), within the default
+    /// [`DenseBudget`](septuple_core::DenseBudget).
+    fn to_septuple(&self) -> Result<Septuple<Self::Act>, TrainError>;
 
     /// The output states of a batch of inputs (S x n_in -> S x n_out).
     fn outputs(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, TrainError>;
@@ -56,7 +58,7 @@ pub fn layered_bulk_gradients<A: Activation>(
     targets: ArrayView2<'_, f64>,
     mass: f64,
 ) -> Result<crate::layered::LayerGradients, TrainError> {
-    let sep = net.to_septuple();
+    let sep = net.to_septuple()?;
     let boundary = Boundary::new(inputs, targets);
     let potential = Potential::mass(mass);
     let solution = BulkSolver::default().solve(&sep, &potential, &boundary)?;
@@ -106,24 +108,45 @@ where
         match objective {
             Objective::Boundary => ws.step(self.activations(), data, batch, eta),
             Objective::Bulk { mass } => {
-                ws.store(self);
+                ws.store(self)?;
                 let x = data.inputs().select(Axis(0), batch);
                 let t = data.targets().select(Axis(0), batch);
                 let g = layered_bulk_gradients(self, x.view(), t.view(), mass)?;
-                for (w, gw) in self.weights_mut().iter_mut().zip(&g.weights) {
-                    w.scaled_add(-eta, gw);
+                if !g.loss.is_finite() {
+                    return Err(TrainError::Diverged {
+                        epoch: 0,
+                        what: "the batch's bulk loss".into(),
+                    });
                 }
-                for (b, gb) in self.biases_mut().iter_mut().zip(&g.biases) {
-                    b.scaled_add(-eta, gb);
-                }
+                let weights: Vec<_> = self
+                    .weights()
+                    .iter()
+                    .zip(&g.weights)
+                    .map(|(w, gw)| w - &(gw * eta))
+                    .collect();
+                let biases: Vec<_> = self
+                    .biases()
+                    .iter()
+                    .zip(&g.biases)
+                    .map(|(b, gb)| b - &(gb * eta))
+                    .collect();
+                let wv: Vec<_> = weights.iter().map(|w| w.view()).collect();
+                let bv: Vec<_> = biases.iter().map(|b| b.view()).collect();
+                self.assign_parameters(&wv, &bv).map_err(|e| match e {
+                    septuple_core::CoreError::NonFinite { what, .. } => TrainError::Diverged {
+                        epoch: 0,
+                        what: format!("a value of the {what}"),
+                    },
+                    other => other.into(),
+                })?;
                 ws.load(self);
                 Ok(g.loss)
             }
         }
     }
 
-    fn sync(&mut self, ws: &LayeredWorkspace) {
-        ws.store(self);
+    fn sync(&mut self, ws: &LayeredWorkspace) -> Result<(), TrainError> {
+        ws.store(self)
     }
 
     fn is_finite(&self) -> bool {
@@ -136,12 +159,12 @@ where
                 .all(|b| b.iter().all(|v| v.is_finite()))
     }
 
-    fn to_septuple(&self) -> Septuple<A> {
-        Layered::to_septuple(self)
+    fn to_septuple(&self) -> Result<Septuple<A>, TrainError> {
+        Ok(Layered::to_septuple(self)?)
     }
 
     fn outputs(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, TrainError> {
-        Ok(self.predict(inputs)?)
+        Ok(septuple_core::Network::predict(self, inputs)?)
     }
 }
 
@@ -193,19 +216,20 @@ where
         Ok(loss)
     }
 
-    fn sync(&mut self, _ws: &()) {}
+    fn sync(&mut self, _ws: &()) -> Result<(), TrainError> {
+        Ok(())
+    }
 
     fn is_finite(&self) -> bool {
         // A septuple's values are checked finite when it is built.
         true
     }
 
-    fn to_septuple(&self) -> Septuple<A> {
-        self.septuple().clone()
+    fn to_septuple(&self) -> Result<Septuple<A>, TrainError> {
+        Ok(self.septuple().clone())
     }
 
     fn outputs(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, TrainError> {
-        let states = self.septuple().forward(inputs)?;
-        Ok(states.select(Axis(1), self.septuple().outputs()))
+        Ok(septuple_core::Network::predict(self.septuple(), inputs)?)
     }
 }

@@ -177,7 +177,10 @@ impl Trainer {
         observer.on_start(&context!(model, start_epoch, None))?;
         for epoch in start_epoch + 1..=total {
             let mean = self.epoch(model, &mut ws, train, epoch)?;
-            model.sync(&ws);
+            model.sync(&ws).map_err(|e| match e {
+                TrainError::Diverged { what, .. } => TrainError::Diverged { epoch, what },
+                other => other,
+            })?;
             if !model.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,

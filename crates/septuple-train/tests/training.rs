@@ -286,7 +286,7 @@ fn general_path_follows_the_fast_path() {
     trainer
         .run(&mut fast, &train, None, &mut Observers::new())
         .unwrap();
-    let mut dag = Dag::new(init.to_septuple(), Edges::Existing).unwrap();
+    let mut dag = Dag::new(init.to_septuple().unwrap(), Edges::Existing).unwrap();
     trainer
         .run(&mut dag, &train, None, &mut Observers::new())
         .unwrap();
@@ -303,8 +303,8 @@ fn learnable_structure_trains_new_connections() {
     let train = mnist(0..150);
     let init = Layered::random(&[784, 6, 10], Builtin::Tanh, Init::TorchLinear, 4).unwrap();
     let trainer = Trainer::new(sgd(4, Batch::Size(25), 0.02));
-    let fixed = Dag::new(init.to_septuple(), Edges::Existing).unwrap();
-    let mut free = Dag::new(init.to_septuple(), Edges::Forward).unwrap();
+    let fixed = Dag::new(init.to_septuple().unwrap(), Edges::Existing).unwrap();
+    let mut free = Dag::new(init.to_septuple().unwrap(), Edges::Forward).unwrap();
     assert!(free.n_trainable() > fixed.n_trainable());
     let mut losses = Vec::new();
     trainer
