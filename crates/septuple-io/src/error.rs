@@ -16,7 +16,7 @@ pub enum IoError {
     /// The operating system refused a read or a write.
     #[error("cannot {action} {path}: {source}")]
     File {
-        /// "read", "write", "list" or "rename".
+        /// What was attempted: "read", "write", "list", "rename", "remove", "sync", ...
         action: &'static str,
         /// The file or directory.
         path: PathBuf,

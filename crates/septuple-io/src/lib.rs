@@ -5,6 +5,7 @@
 #![cfg_attr(test, allow(clippy::float_cmp))]
 
 mod error;
+mod fs;
 mod idx;
 mod inflate;
 mod mnist;
@@ -14,6 +15,7 @@ mod safetensors;
 mod zip;
 
 pub use error::IoError;
+pub use fs::{remove_stale_temporaries, write_atomic, TEMP_PREFIX};
 pub use idx::{parse_idx_images, parse_idx_labels, IdxImages};
 pub use mnist::{
     one_hot, Mnist, Split, SplitSizes, CLASSES, EMBEDDED_IMAGES_GZ, EMBEDDED_LABELS_GZ,
@@ -22,8 +24,8 @@ pub use mnist::{
 pub use network::{
     infer_layered, layered_from_json, layered_from_npz, layered_from_safetensors,
     layered_from_tensors, load_layered, load_layered_with, load_septuple, npz_bytes, parse_npz,
-    safetensors_bytes, save_json, save_npz, save_safetensors, septuple_from_json, write_atomic,
-    Activations, WeightFormat,
+    safetensors_bytes, save_json, save_npz, save_safetensors, septuple_from_json, Activations,
+    WeightFormat,
 };
 pub use npy::{parse_npy, write_npy};
 pub use safetensors::{parse_safetensors, write_safetensors};

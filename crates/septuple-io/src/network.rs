@@ -2,13 +2,14 @@
 //! the septuple's own JSON.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2};
 use septuple_core::{Activation, Builtin, Layered, Septuple};
 use serde::Serialize;
 
 use crate::error::IoError;
+use crate::fs::write_atomic;
 use crate::npy::{parse_npy_named, write_npy};
 use crate::safetensors::{parse_safetensors, write_safetensors};
 use crate::zip::{read_zip, write_zip_stored};
@@ -442,28 +443,6 @@ pub fn npz_bytes<A: Activation>(net: &Layered<A>) -> Vec<u8> {
         entries.push((format!("{bk}.npy"), write_npy(b.view().into_dyn())));
     }
     write_zip_stored(&entries)
-}
-
-/// Write bytes atomically: to a temporary file beside `path`, then renamed over it, so a
-/// reader never sees a half-written file.
-pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), IoError> {
-    let path = path.as_ref();
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let fail = |action, p: &Path| {
-        let p = p.to_path_buf();
-        move |source| IoError::File {
-            action,
-            path: p,
-            source,
-        }
-    };
-    std::fs::write(&tmp, bytes).map_err(fail("write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail("rename", path)(e)
-    })
 }
 
 /// Serialise a network ([`Layered`] or [`Septuple`], or anything serde can write) as JSON
