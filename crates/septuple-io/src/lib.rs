@@ -11,8 +11,8 @@ mod inflate;
 mod mnist;
 mod network;
 mod npy;
+mod npz_zip;
 mod safetensors;
-mod zip;
 
 pub use error::IoError;
 pub use fs::{remove_stale_temporaries, write_atomic, TEMP_PREFIX};
@@ -27,5 +27,5 @@ pub use network::{
     safetensors_bytes, save_json, save_npz, save_safetensors, septuple_from_json, Activations,
     WeightFormat,
 };
-pub use npy::{parse_npy, write_npy};
-pub use safetensors::{parse_safetensors, write_safetensors};
+pub use npy::{parse_npy, write_npy, FloatType, SaveDtype};
+pub use safetensors::{parse_safetensors, read_safetensors, write_safetensors, TensorFile};

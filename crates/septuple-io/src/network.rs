@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::error::IoError;
 use crate::fs::write_atomic;
-use crate::npy::{parse_npy_named, write_npy};
+use crate::npy::{read_npy, write_npy};
+use crate::npz_zip::{read_entries, write_stored};
 use crate::safetensors::{parse_safetensors, write_safetensors};
-use crate::zip::{read_zip, write_zip_stored};
 
 /// The activation functions of a loaded network.
 ///
@@ -247,14 +247,14 @@ pub fn layered_from_tensors(
 /// `<key>`.
 pub fn parse_npz(bytes: &[u8]) -> Result<BTreeMap<String, ArrayD<f64>>, IoError> {
     let mut out = BTreeMap::new();
-    for (name, data) in read_zip("npz archive", bytes)? {
+    for (name, data) in read_entries("npz archive", bytes)? {
         let Some(key) = name.strip_suffix(".npy") else {
             return Err(IoError::UnexpectedTensor {
                 key: name,
                 reason: "an npz archive holds only `.npy` entries".into(),
             });
         };
-        let array = parse_npy_named(&format!("npz entry {name:?}"), &data)?;
+        let array = read_npy(&format!("npz entry {name:?}"), &data)?.array;
         if out.insert(key.to_string(), array).is_some() {
             return Err(IoError::UnexpectedTensor {
                 key: name,
@@ -442,7 +442,7 @@ pub fn npz_bytes<A: Activation>(net: &Layered<A>) -> Vec<u8> {
         entries.push((format!("{wk}.npy"), write_npy(w.view().into_dyn())));
         entries.push((format!("{bk}.npy"), write_npy(b.view().into_dyn())));
     }
-    write_zip_stored(&entries)
+    write_stored(&entries)
 }
 
 /// Serialise a network ([`Layered`] or [`Septuple`], or anything serde can write) as JSON
