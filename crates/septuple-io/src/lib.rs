@@ -8,6 +8,7 @@ mod error;
 mod fs;
 mod idx;
 mod inflate;
+mod inputs;
 mod mnist;
 mod network;
 mod npy;
@@ -17,6 +18,7 @@ mod safetensors;
 pub use error::IoError;
 pub use fs::{remove_stale_temporaries, write_atomic, TEMP_PREFIX};
 pub use idx::{parse_idx_images, parse_idx_labels, IdxImages};
+pub use inputs::{load_inputs, SampleInputs};
 pub use mnist::{
     one_hot, Mnist, Split, SplitSizes, CLASSES, EMBEDDED_IMAGES_GZ, EMBEDDED_LABELS_GZ,
     PAPER_TRAIN_SAMPLES,

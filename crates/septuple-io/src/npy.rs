@@ -239,7 +239,6 @@ fn npyz_error(what: &str, e: impl std::fmt::Display) -> IoError {
 /// An array read from a `.npy` file, with the type it was stored in.
 pub(crate) struct NpyArray {
     pub(crate) array: ArrayD<f64>,
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) stored: FloatType,
 }
 

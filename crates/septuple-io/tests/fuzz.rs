@@ -33,6 +33,18 @@ fn parse_all(bytes: &[u8]) {
     let _ = layered_from_safetensors(bytes, &d);
     let _ = layered_from_json(bytes, &d);
     let _ = septuple_from_json(bytes);
+    let _ = septuple_io::read_npz(bytes);
+    let _ = septuple_io::read_safetensors(bytes);
+    let _ = septuple_io::SampleInputs::from_npy(bytes);
+    let _ = septuple_io::SampleInputs::from_npz(bytes, None);
+    let _ = septuple_io::SampleInputs::from_idx_images(bytes);
+    for format in [
+        septuple_io::WeightFormat::Safetensors,
+        septuple_io::WeightFormat::Npz,
+        septuple_io::WeightFormat::Json,
+    ] {
+        let _ = septuple_io::network_from_bytes(bytes, format, "fuzz", &Default::default());
+    }
 }
 
 const WEIGHT_FIXTURES: [&str; 9] = [
