@@ -170,6 +170,41 @@ fn huge_claims_do_not_allocate() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
+    /// Crafted safetensors headers whose offsets and shapes sit near 2^64: a typed error,
+    /// with no arithmetic overflow in the checks or in the message (tests run with overflow
+    /// checks in every profile).
+    #[test]
+    fn offsets_near_two_to_the_64_are_typed_errors(
+        tensors in proptest::collection::vec(
+            (
+                prop_oneof![Just("F64"), Just("F32"), Just("F16"), Just("BF16"), Just("U8")],
+                proptest::collection::vec(prop_oneof![any::<u64>(), (u64::MAX - 16)..=u64::MAX, 0u64..4], 0..4),
+                prop_oneof![any::<u64>(), (u64::MAX - 64)..=u64::MAX, 0u64..32],
+                prop_oneof![any::<u64>(), (u64::MAX - 64)..=u64::MAX, 0u64..32],
+            ),
+            1..9,
+        ),
+        buffer in 0usize..32,
+    ) {
+        let entries: Vec<String> = tensors
+            .iter()
+            .enumerate()
+            .map(|(i, (dtype, shape, begin, end))| {
+                format!(r#""t{i}":{{"dtype":"{dtype}","shape":{shape:?},"data_offsets":[{begin},{end}]}}"#)
+            })
+            .collect();
+        let header = format!("{{{}}}", entries.join(","));
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend(std::iter::repeat_n(0u8, buffer));
+        let huge = tensors.iter().any(|(_, _, b, e)| *b > 32 || *e > 32);
+        match parse_safetensors(&bytes) {
+            Ok(_) => prop_assert!(!huge),
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+        parse_all(&bytes);
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         parse_all(&bytes);
