@@ -47,7 +47,9 @@ fn parse_all(bytes: &[u8]) {
     }
 }
 
-const WEIGHT_FIXTURES: [&str; 9] = [
+const WEIGHT_FIXTURES: [&str; 11] = [
+    "mlp_class_f32.safetensors",
+    "mlp_class_f32.npz",
     "mlp_f64.safetensors",
     "mlp_f32.safetensors",
     "mlp_f16.safetensors",

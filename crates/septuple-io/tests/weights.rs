@@ -454,3 +454,39 @@ mod saved_with_options {
         }
     }
 }
+
+#[test]
+fn class_based_state_dicts_load_in_layer_order() {
+    // fc1, fc2, fc3 of a module class, float32, written by safetensors and numpy.
+    let exp = expected();
+    let exp = &exp["mlp_class_f32"];
+    let relu = LoadOptions::default()
+        .with_activations(septuple_io::parse_activations("relu,relu,identity").unwrap());
+    for file in ["mlp_class_f32.safetensors", "mlp_class_f32.npz"] {
+        let loaded = load_network(fixture(file), &relu).unwrap();
+        let net = &loaded.network;
+        assert!(loaded.warnings.is_empty());
+        assert_eq!(net.layer_sizes(), &[5, 4, 3, 2], "{file}");
+        for l in 0..3 {
+            let values = |key: String| -> Vec<f64> {
+                exp[&key]["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect()
+            };
+            let w: Vec<f64> = net.weights()[l].iter().copied().collect();
+            assert_eq!(w, values(format!("fc{}.weight", l + 1)), "{file}");
+            assert_eq!(
+                net.biases()[l].to_vec(),
+                values(format!("fc{}.bias", l + 1)),
+                "{file}"
+            );
+        }
+        assert_eq!(
+            net.activations(),
+            &[Builtin::Relu, Builtin::Relu, Builtin::Identity]
+        );
+    }
+}
