@@ -143,8 +143,8 @@ pub enum CoreError {
         rows: usize,
         /// Its columns.
         cols: usize,
-        /// The bytes it would take.
-        bytes: u128,
+        /// The bytes it would take (saturated at u64::MAX).
+        bytes: u64,
         /// The budget in bytes.
         budget: u64,
     },

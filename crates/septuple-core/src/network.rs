@@ -38,7 +38,7 @@ impl DenseBudget {
                 what: what.to_string(),
                 rows,
                 cols,
-                bytes: needed,
+                bytes: u64::try_from(needed).unwrap_or(u64::MAX),
                 budget: self.bytes,
             });
         }

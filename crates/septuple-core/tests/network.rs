@@ -168,7 +168,7 @@ fn dense_forms_respect_the_budget() {
     .unwrap();
     let e = net.to_septuple().unwrap_err();
     assert!(
-        matches!(e, CoreError::TooLarge { rows: 100_001, cols: 100_001, bytes, .. } if bytes == 8 * 100_001u128 * 100_001),
+        matches!(e, CoreError::TooLarge { rows: 100_001, cols: 100_001, bytes, .. } if bytes == 8 * 100_001u64 * 100_001),
         "{e}"
     );
     assert!(e.to_string().contains("budget"));

@@ -16,7 +16,7 @@ pub enum IoError {
     /// The operating system refused a read or a write.
     #[error("cannot {action} {path}: {source}")]
     File {
-        /// "read", "write", "list" or "rename".
+        /// What was attempted: "read", "write", "list", "rename", "remove", "sync", ...
         action: &'static str,
         /// The file or directory.
         path: PathBuf,
@@ -126,27 +126,88 @@ pub enum IoError {
         /// Samples available.
         available: usize,
     },
-    /// A tensor that a layered network needs is absent.
-    #[error("tensor {key:?} is missing; a layered network needs `<i>.weight` and `<i>.bias` for each Linear layer i")]
-    MissingTensor {
-        /// The key that was expected.
+    /// A file holds no tensor at all.
+    #[error("{what} holds no tensors; a layered network needs `<layer>.weight` and `<layer>.bias` for each Linear layer")]
+    NoTensors {
+        /// The file or data.
+        what: String,
+    },
+    /// A weight without its bias, or a bias without its weight.
+    #[error("tensor {key:?} of shape {shape:?} has no matching {missing:?}; every Linear layer needs both `<layer>.weight` and `<layer>.bias`")]
+    UnpairedTensor {
+        /// The tensor present.
         key: String,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// The key of the tensor that is absent.
+        missing: String,
     },
     /// A tensor key does not belong to a stack of Linear layers.
-    #[error("unexpected tensor {key:?}: {reason}")]
+    #[error("unexpected tensor {key:?} of shape {shape:?}: {reason}")]
     UnexpectedTensor {
         /// The key found.
         key: String,
+        /// Its shape (empty when not known).
+        shape: Vec<usize>,
         /// Why it does not fit.
         reason: String,
     },
-    /// The layer indices of the keys do not step evenly from 0.
-    #[error("layer indices {indices:?} have a gap: expected 0, {stride}, {}, ... (an nn.Sequential whose Linear layers are evenly spaced)", 2 * stride)]
-    IndexGap {
-        /// The indices found, ascending.
-        indices: Vec<usize>,
-        /// The step between the first two.
-        stride: usize,
+    /// The layers' shapes do not chain: the inputs of a layer are not the outputs of the one
+    /// before.
+    #[error("layers do not chain: {key:?} has shape {shape:?} ({} inputs), but the layer before it, {previous_key:?} of shape {previous_shape:?}, has {} outputs; a weight is [out, in] and the in of each layer must be the out of the previous one (layer order: {order:?})", shape.get(1).copied().unwrap_or(0), previous_shape.first().copied().unwrap_or(0))]
+    ShapeChain {
+        /// The weight whose inputs do not fit.
+        key: String,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// The weight of the layer before.
+        previous_key: String,
+        /// Its shape.
+        previous_shape: Vec<usize>,
+        /// The layer names in the order used.
+        order: Vec<String>,
+    },
+    /// A layer order given by the user (or stored in the file) does not name the file's layers.
+    #[error("layer order {given:?} does not match the layers in the file {found:?}: {reason}")]
+    LayerOrder {
+        /// The order given.
+        given: Vec<String>,
+        /// The layers the file holds (in the file's order).
+        found: Vec<String>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An activation name that is not one of the built-in activations.
+    #[error("unknown activation {name:?}; expected tanh, relu, sigmoid (or logistic) or identity (or linear), one for all layers or one per non-input layer separated by commas")]
+    UnknownActivation {
+        /// The name given.
+        name: String,
+    },
+    /// An archive holds several arrays and none was named.
+    #[error("{what} holds several arrays {names:?}; name the one to read")]
+    AmbiguousArray {
+        /// The archive.
+        what: String,
+        /// The arrays it holds.
+        names: Vec<String>,
+    },
+    /// A named array is not in the archive.
+    #[error("{what} has no array {name:?}; it holds {names:?}")]
+    NoSuchArray {
+        /// The archive.
+        what: String,
+        /// The name asked for.
+        name: String,
+        /// The arrays it holds.
+        names: Vec<String>,
+    },
+    /// A sample array is unusable as network inputs.
+    #[error("{what}: {reason}")]
+    Samples {
+        /// The file or array.
+        what: String,
+        /// What is wrong and what was expected.
+        reason: String,
     },
     /// A tensor's shape does not fit the network.
     #[error("tensor {key:?} has shape {got:?}, expected {expected}")]

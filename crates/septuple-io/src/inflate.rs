@@ -137,10 +137,3 @@ impl<'a> Gunzip<'a> {
         Ok(out)
     }
 }
-
-/// Inflate a raw DEFLATE stream that must decode to exactly `n` bytes.
-pub(crate) fn inflate_exact(what: &str, data: &[u8], n: u64) -> Result<Vec<u8>, IoError> {
-    check_claim(what, n, data.len())?;
-    let mut dec = flate2::bufread::DeflateDecoder::new(data);
-    read_rest_exact(what, &mut dec, n, 0)
-}

@@ -1,16 +1,38 @@
 //! The `safetensors` format: an 8-byte little-endian header length N, N bytes of JSON
 //! (`{"name": {"dtype": "F32", "shape": [4, 5], "data_offsets": [begin, end]}, ...,
 //! "__metadata__": {...}}`), then the byte buffer the offsets point into.
+//!
+//! Read and written with HuggingFace's `safetensors` crate, the format's reference
+//! implementation. Before the crate sees a file, its header is checked here once more, with
+//! checked arithmetic against the bytes present: `safetensors` 0.8 adds the claimed offsets
+//! to the header length unchecked (an overflow on crafted offsets near 2^64), and it keeps
+//! the tensors in a hash map, so the order of the keys in the file, which layer order may
+//! fall back on, is read here too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use safetensors::{Dtype, SafeTensors, View};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::error::IoError;
-use crate::npy::{checked_size, decode_floats};
+use crate::npy::{checked_size, FloatType, SaveDtype};
 
 const WHAT: &str = "safetensors file";
+
+/// The largest header the `safetensors` crate reads (its `MAX_HEADER_SIZE`).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// The tensors of a file in the order of their keys in its header, and its `__metadata__`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorFile {
+    /// Each tensor's key, values (converted exactly to f64) and stored type, in header order.
+    pub tensors: Vec<(String, ArrayD<f64>, FloatType)>,
+    /// The string-to-string `__metadata__` map (empty when the file has none).
+    pub metadata: BTreeMap<String, String>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,11 +42,35 @@ struct Info {
     data_offsets: [u64; 2],
 }
 
-fn width(key: &str, dtype: &str) -> Result<usize, IoError> {
+/// A JSON object's entries in the order they appear in the text.
+struct Ordered(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for Ordered {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Ordered, M::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = m.next_entry::<String, serde_json::Value>()? {
+                    entries.push(entry);
+                }
+                Ok(Ordered(entries))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn float_type(key: &str, dtype: &str) -> Result<FloatType, IoError> {
     match dtype {
-        "F64" => Ok(8),
-        "F32" => Ok(4),
-        "F16" | "BF16" => Ok(2),
+        "F64" => Ok(FloatType::F64),
+        "F32" => Ok(FloatType::F32),
+        "F16" => Ok(FloatType::F16),
+        "BF16" => Ok(FloatType::Bf16),
         _ => Err(IoError::unsupported(
             format!("{WHAT}, tensor {key:?}"),
             format!("dtype {dtype}; only F64, F32, F16 and BF16 are read"),
@@ -32,13 +78,28 @@ fn width(key: &str, dtype: &str) -> Result<usize, IoError> {
     }
 }
 
+fn crate_error(e: safetensors::SafeTensorError) -> IoError {
+    IoError::header(WHAT, e.to_string())
+}
+
 /// Read every tensor of a `.safetensors` file as an f64 array (F64, F32, F16 and BF16 are
-/// converted exactly), keyed by name.
+/// converted exactly), keyed by name. See [`read_safetensors`] for the checks.
+pub fn parse_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, ArrayD<f64>>, IoError> {
+    Ok(read_safetensors(bytes)?
+        .tensors
+        .into_iter()
+        .map(|(k, a, _)| (k, a))
+        .collect())
+}
+
+/// Read a `.safetensors` file: its tensors in header order and its metadata.
 ///
 /// Checked before anything is allocated for the data: the header length against the file,
-/// each tensor's byte range against its dtype and shape and against the buffer; the tensors
-/// must tile the buffer exactly (no gaps, overlaps or trailing bytes), as the format requires.
-pub fn parse_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, ArrayD<f64>>, IoError> {
+/// each tensor's byte range against its dtype and shape and against the buffer, with no
+/// arithmetic that can overflow; the tensors must tile the buffer exactly (no gaps, overlaps
+/// or trailing bytes), as the format requires; keys are unique; `__metadata__` maps strings
+/// to strings.
+pub fn read_safetensors(bytes: &[u8]) -> Result<TensorFile, IoError> {
     if bytes.len() < 8 {
         return Err(IoError::truncated(
             format!("{WHAT} header length"),
@@ -57,33 +118,43 @@ pub fn parse_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, ArrayD<f64>>, 
             bytes.len() as u64,
         ));
     }
-    let header = &bytes[8..8 + n as usize];
-    let buffer = &bytes[8 + n as usize..];
-    let raw: BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(header).map_err(|source| IoError::Json {
+    if n > MAX_HEADER {
+        return Err(IoError::TooLarge {
             what: format!("{WHAT} header"),
-            source,
-        })?;
-    let mut infos = Vec::with_capacity(raw.len());
-    for (key, value) in raw {
+            claimed: n,
+            limit: MAX_HEADER,
+        });
+    }
+    // n <= bytes.len() - 8.
+    let header = &bytes[8..8 + n as usize];
+    let buffer_len = available - n;
+    let Ordered(entries) = serde_json::from_slice(header).map_err(|source| IoError::Json {
+        what: format!("{WHAT} header"),
+        source,
+    })?;
+    let mut metadata = BTreeMap::new();
+    let mut infos: Vec<(String, Info, FloatType)> = Vec::with_capacity(entries.len());
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in entries {
+        if !seen.insert(key.clone()) {
+            return Err(IoError::header(
+                WHAT,
+                format!("key {key:?} appears twice in the header"),
+            ));
+        }
         if key == "__metadata__" {
-            let ok = value
-                .as_object()
-                .is_some_and(|m| m.values().all(serde_json::Value::is_string));
-            if !ok {
-                return Err(IoError::header(
-                    WHAT,
-                    "__metadata__ must map strings to strings",
-                ));
-            }
+            let map: BTreeMap<String, String> = serde_json::from_value(value)
+                .map_err(|_| IoError::header(WHAT, "__metadata__ must map strings to strings"))?;
+            metadata = map;
             continue;
         }
         let info: Info = serde_json::from_value(value).map_err(|source| IoError::Json {
             what: format!("{WHAT} header, tensor {key:?}"),
             source,
         })?;
-        let w = width(&key, &info.dtype)?;
-        let (_, nbytes) = checked_size(&format!("{WHAT}, tensor {key:?}"), &info.shape, w)?;
+        let ty = float_type(&key, &info.dtype)?;
+        let (_, nbytes) =
+            checked_size(&format!("{WHAT}, tensor {key:?}"), &info.shape, ty.width())?;
         let [begin, end] = info.data_offsets;
         if begin > end || end - begin != nbytes {
             return Err(IoError::header(
@@ -94,18 +165,19 @@ pub fn parse_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, ArrayD<f64>>, 
                 ),
             ));
         }
-        if end > buffer.len() as u64 {
+        if end > buffer_len {
             return Err(IoError::truncated(
                 format!("{WHAT}, tensor {key:?}"),
-                8 + n + end,
+                end.saturating_add(8).saturating_add(n),
                 bytes.len() as u64,
             ));
         }
-        infos.push((key, info, w));
+        infos.push((key, info, ty));
     }
-    infos.sort_by_key(|(_, info, _)| info.data_offsets);
+    let mut by_offset: Vec<&(String, Info, FloatType)> = infos.iter().collect();
+    by_offset.sort_by_key(|(_, info, _)| info.data_offsets);
     let mut covered = 0u64;
-    for (key, info, _) in &infos {
+    for (key, info, _) in by_offset {
         if info.data_offsets[0] != covered {
             return Err(IoError::header(
                 WHAT,
@@ -117,63 +189,131 @@ pub fn parse_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, ArrayD<f64>>, 
         }
         covered = info.data_offsets[1];
     }
-    if covered != buffer.len() as u64 {
+    if covered != buffer_len {
         return Err(IoError::TrailingData {
             what: format!("{WHAT} buffer"),
             expected: 8 + n + covered,
-            extra: buffer.len() as u64 - covered,
+            extra: buffer_len - covered,
         });
     }
-    let mut out = BTreeMap::new();
-    for (key, info, w) in infos {
-        let data = &buffer[info.data_offsets[0] as usize..info.data_offsets[1] as usize];
-        let values = if info.dtype == "BF16" {
-            data.chunks_exact(2)
-                .map(|c| {
-                    f64::from(f32::from_bits(
-                        u32::from(u16::from_le_bytes([c[0], c[1]])) << 16,
-                    ))
-                })
-                .collect()
-        } else {
-            decode_floats(data, w, false)
+    // Every claim is now known to be true; the reference implementation reads the file.
+    let file = SafeTensors::deserialize(bytes).map_err(crate_error)?;
+    let mut tensors = Vec::with_capacity(infos.len());
+    for (key, info, ty) in infos {
+        let view = file.tensor(&key).map_err(crate_error)?;
+        let expected = match ty {
+            FloatType::F64 => Dtype::F64,
+            FloatType::F32 => Dtype::F32,
+            FloatType::F16 => Dtype::F16,
+            FloatType::Bf16 => Dtype::BF16,
         };
-        let dims: Vec<usize> = info.shape.iter().map(|&d| d as usize).collect();
+        if view.dtype() != expected {
+            return Err(IoError::header(
+                WHAT,
+                format!(
+                    "tensor {key:?}: dtype {:?} read, {} declared",
+                    view.dtype(),
+                    info.dtype
+                ),
+            ));
+        }
+        let data = view.data();
+        // Every F16, BF16 and F32 value is an f64 value: the conversions are exact.
+        let values: Vec<f64> = match ty {
+            FloatType::F64 => data
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect(),
+            FloatType::F32 => data
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .collect(),
+            FloatType::F16 => data
+                .chunks_exact(2)
+                .map(|c| f64::from(half::f16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+            FloatType::Bf16 => data
+                .chunks_exact(2)
+                .map(|c| f64::from(half::bf16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+        };
+        let dims: Vec<usize> = view.shape().to_vec();
         let array = ArrayD::from_shape_vec(IxDyn(&dims), values)
             .map_err(|e| IoError::header(WHAT, format!("tensor {key:?}: {e}")))?;
-        out.insert(key, array);
+        tensors.push((key, array, ty));
     }
-    Ok(out)
+    Ok(TensorFile { tensors, metadata })
 }
 
-/// Write tensors as a `.safetensors` file of F64 tensors, in the order given (the header
-/// padded with spaces to a multiple of 8 bytes, as the `safetensors` package writes it).
+/// One tensor's bytes, ready for `safetensors::serialize`.
+struct Encoded {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl View for &Encoded {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+fn encode(t: ArrayViewD<'_, f64>, dtype: SaveDtype) -> Encoded {
+    let mut data = Vec::with_capacity(t.len() * dtype.width());
+    match dtype {
+        SaveDtype::F64 => t
+            .iter()
+            .for_each(|v| data.extend_from_slice(&v.to_le_bytes())),
+        SaveDtype::F32 => t
+            .iter()
+            .for_each(|&v| data.extend_from_slice(&(v as f32).to_le_bytes())),
+    }
+    Encoded {
+        dtype: match dtype {
+            SaveDtype::F64 => Dtype::F64,
+            SaveDtype::F32 => Dtype::F32,
+        },
+        shape: t.shape().to_vec(),
+        data,
+    }
+}
+
+/// Write tensors as a `.safetensors` file of F64 tensors, through the `safetensors` crate
+/// (which orders the buffer by dtype and key and pads the header to 8 bytes).
 pub fn write_safetensors<'a>(
     tensors: impl IntoIterator<Item = (&'a str, ArrayViewD<'a, f64>)>,
 ) -> Vec<u8> {
-    let mut header = serde_json::Map::new();
-    let mut buffer = Vec::new();
-    for (key, t) in tensors {
-        let begin = buffer.len();
-        for &v in t.iter() {
-            buffer.extend_from_slice(&v.to_le_bytes());
-        }
-        header.insert(
-            key.to_string(),
-            serde_json::json!({
-                "dtype": "F64",
-                "shape": t.shape(),
-                "data_offsets": [begin, buffer.len()],
-            }),
-        );
-    }
-    let mut text = serde_json::Value::Object(header).to_string().into_bytes();
-    text.resize(text.len().div_ceil(8) * 8, b' ');
-    let mut out = Vec::with_capacity(8 + text.len() + buffer.len());
-    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
-    out.extend_from_slice(&text);
-    out.extend_from_slice(&buffer);
-    out
+    write_safetensors_as(tensors, SaveDtype::F64, &BTreeMap::new())
+        .expect("a header of a few tensor names stays below the format's 100 MB limit")
+}
+
+/// Write tensors in the given float type with a `__metadata__` map (omitted when empty).
+pub(crate) fn write_safetensors_as<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, ArrayViewD<'a, f64>)>,
+    dtype: SaveDtype,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, IoError> {
+    let encoded: Vec<(String, Encoded)> = tensors
+        .into_iter()
+        .map(|(k, t)| (k.to_string(), encode(t, dtype)))
+        .collect();
+    let info: Option<HashMap<String, String>> = (!metadata.is_empty()).then(|| {
+        metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    });
+    safetensors::serialize(encoded.iter().map(|(k, e)| (k.as_str(), e)), info)
+        .map_err(|e| IoError::header(WHAT, format!("cannot write: {e}")))
 }
 
 #[cfg(test)]
@@ -189,6 +329,12 @@ mod tests {
         let back = parse_safetensors(&bytes).unwrap();
         assert_eq!(back["w"], a);
         assert_eq!(back["b"], b);
+        let mut meta = BTreeMap::new();
+        meta.insert("k".to_string(), "v".to_string());
+        let bytes = write_safetensors_as([("w", a.view())], SaveDtype::F32, &meta).unwrap();
+        let back = read_safetensors(&bytes).unwrap();
+        assert_eq!(back.metadata, meta);
+        assert_eq!(back.tensors[0].2, FloatType::F32);
     }
 
     fn file(header: &str, buffer: &[u8]) -> Vec<u8> {
@@ -196,6 +342,22 @@ mod tests {
         v.extend_from_slice(header.as_bytes());
         v.extend_from_slice(buffer);
         v
+    }
+
+    #[test]
+    fn header_order_is_kept() {
+        let buf = [0u8; 24];
+        let f = file(
+            r#"{"z":{"dtype":"F64","shape":[1],"data_offsets":[16,24]},"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}}"#,
+            &buf,
+        );
+        let keys: Vec<String> = read_safetensors(&f)
+            .unwrap()
+            .tensors
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
+        assert_eq!(keys, ["z", "a"]);
     }
 
     #[test]
@@ -207,7 +369,7 @@ mod tests {
         );
         assert!(parse_safetensors(&ok).is_ok());
         type Check = fn(&Result<BTreeMap<String, ArrayD<f64>>, IoError>) -> bool;
-        let cases: [(&str, &str, Check); 6] = [
+        let cases: [(&str, &str, Check); 11] = [
             (
                 "size disagrees with dtype and shape",
                 r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}"#,
@@ -238,10 +400,48 @@ mod tests {
                 r#"{"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#,
                 |r| matches!(r, Err(IoError::TrailingData { extra: 8, .. })),
             ),
+            (
+                "a key twice",
+                r#"{"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},"a":{"dtype":"F64","shape":[1],"data_offsets":[8,16]}}"#,
+                |r| matches!(r, Err(IoError::Header { .. })),
+            ),
+            (
+                "metadata not strings",
+                r#"{"__metadata__":{"x":1},"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}}"#,
+                |r| matches!(r, Err(IoError::Header { .. })),
+            ),
+            (
+                // Offsets near 2^64: the subtraction and every sum in the messages are checked.
+                "offsets near 2^64",
+                r#"{"a":{"dtype":"F64","shape":[2],"data_offsets":[18446744073709551600,18446744073709551615]}}"#,
+                |r| matches!(r, Err(IoError::Header { .. })),
+            ),
+            (
+                "an end of 2^64 - 1 that matches the size",
+                r#"{"a":{"dtype":"F64","shape":[1],"data_offsets":[18446744073709551607,18446744073709551615]}}"#,
+                |r| {
+                    matches!(
+                        r,
+                        Err(IoError::Truncated {
+                            needed: u64::MAX,
+                            ..
+                        })
+                    )
+                },
+            ),
+            (
+                "begin after end",
+                r#"{"a":{"dtype":"F64","shape":[0],"data_offsets":[18446744073709551615,0]}}"#,
+                |r| matches!(r, Err(IoError::Header { .. })),
+            ),
         ];
         for (what, header, check) in cases {
             let result = parse_safetensors(&file(header, &buf));
             assert!(check(&result), "{what}: {result:?}");
+            // Messages format without overflow.
+            if let Err(e) = result {
+                assert!(!e.to_string().is_empty());
+            }
         }
         let not_json = file("{nope", &buf);
         assert!(matches!(
@@ -252,7 +452,10 @@ mod tests {
         claims_more[..8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(matches!(
             parse_safetensors(&claims_more),
-            Err(IoError::Truncated { .. })
+            Err(IoError::Truncated {
+                needed: u64::MAX,
+                ..
+            })
         ));
     }
 }

@@ -33,9 +33,23 @@ fn parse_all(bytes: &[u8]) {
     let _ = layered_from_safetensors(bytes, &d);
     let _ = layered_from_json(bytes, &d);
     let _ = septuple_from_json(bytes);
+    let _ = septuple_io::read_npz(bytes);
+    let _ = septuple_io::read_safetensors(bytes);
+    let _ = septuple_io::SampleInputs::from_npy(bytes);
+    let _ = septuple_io::SampleInputs::from_npz(bytes, None);
+    let _ = septuple_io::SampleInputs::from_idx_images(bytes);
+    for format in [
+        septuple_io::WeightFormat::Safetensors,
+        septuple_io::WeightFormat::Npz,
+        septuple_io::WeightFormat::Json,
+    ] {
+        let _ = septuple_io::network_from_bytes(bytes, format, "fuzz", &Default::default());
+    }
 }
 
-const WEIGHT_FIXTURES: [&str; 9] = [
+const WEIGHT_FIXTURES: [&str; 11] = [
+    "mlp_class_f32.safetensors",
+    "mlp_class_f32.npz",
     "mlp_f64.safetensors",
     "mlp_f32.safetensors",
     "mlp_f16.safetensors",
@@ -137,7 +151,10 @@ fn huge_claims_do_not_allocate() {
     // npy: a shape of 2^40 x 2^40 f8.
     let mut npy = write_npy(ndarray::arr1(&[1.0]).into_dyn().view());
     let text = String::from_utf8(npy[10..npy.len() - 8].to_vec()).unwrap();
-    let text = text.replace("(1,)", "(1099511627776, 1099511627776)");
+    let text = text
+        .replace("(1, )", "(1099511627776, 1099511627776)")
+        .replace("(1,)", "(1099511627776, 1099511627776)");
+    assert!(text.contains("1099511627776"));
     npy.truncate(10);
     npy[8..10].copy_from_slice(&(text.len() as u16).to_le_bytes());
     npy.extend_from_slice(text.as_bytes());
@@ -154,6 +171,41 @@ fn huge_claims_do_not_allocate() {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Crafted safetensors headers whose offsets and shapes sit near 2^64: a typed error,
+    /// with no arithmetic overflow in the checks or in the message (tests run with overflow
+    /// checks in every profile).
+    #[test]
+    fn offsets_near_two_to_the_64_are_typed_errors(
+        tensors in proptest::collection::vec(
+            (
+                prop_oneof![Just("F64"), Just("F32"), Just("F16"), Just("BF16"), Just("U8")],
+                proptest::collection::vec(prop_oneof![any::<u64>(), (u64::MAX - 16)..=u64::MAX, 0u64..4], 0..4),
+                prop_oneof![any::<u64>(), (u64::MAX - 64)..=u64::MAX, 0u64..32],
+                prop_oneof![any::<u64>(), (u64::MAX - 64)..=u64::MAX, 0u64..32],
+            ),
+            1..9,
+        ),
+        buffer in 0usize..32,
+    ) {
+        let entries: Vec<String> = tensors
+            .iter()
+            .enumerate()
+            .map(|(i, (dtype, shape, begin, end))| {
+                format!(r#""t{i}":{{"dtype":"{dtype}","shape":{shape:?},"data_offsets":[{begin},{end}]}}"#)
+            })
+            .collect();
+        let header = format!("{{{}}}", entries.join(","));
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend(std::iter::repeat_n(0u8, buffer));
+        let huge = tensors.iter().any(|(_, _, b, e)| *b > 32 || *e > 32);
+        match parse_safetensors(&bytes) {
+            Ok(_) => prop_assert!(!huge),
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+        parse_all(&bytes);
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
