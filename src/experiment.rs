@@ -17,7 +17,7 @@ use septuple_thermo::{
     LawChecker, Split, StationaryKind, TrajectoryPoint,
 };
 use septuple_train::{
-    evaluate, Batch, CheckpointSchedule, Checkpointer, Context, Dataset, Objective, Observer,
+    evaluate, AnalysisSchedule, Batch, Checkpointer, Context, Dataset, Objective, Observer,
     Observers, Progress, Schedule, SgdConfig, TrainError, Trainer,
 };
 use serde::{Deserialize, Serialize};
@@ -315,7 +315,7 @@ impl Observer<Layered<Builtin>> for Analyzer {
         self.rewrite()
     }
 
-    fn on_checkpoint(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
+    fn on_analysis(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
         let record = analyse(ctx, &self.network, self.seed, &self.solver).map_err(|e| {
             TrainError::Stopped {
                 epoch: ctx.epoch,
@@ -358,7 +358,7 @@ pub fn run(
             let records = runs.join(format!("{stem}.jsonl"));
             let checkpoint = runs.join(format!("{stem}.checkpoint.json"));
             let sgd = config.sgd(*seed)?;
-            let trainer = Trainer::new(sgd).with_schedule(CheckpointSchedule::LogSpaced);
+            let trainer = Trainer::new(sgd).with_schedule(AnalysisSchedule::LogSpaced);
             let mut analyzer = Analyzer::new(&spec.name, *seed, records.clone());
             let label = if show_progress {
                 format!("{} seed {seed}", spec.name)

@@ -24,5 +24,5 @@ pub use error::TrainError;
 pub use layered::{LayerGradients, LayeredWorkspace, SPARSE_INPUT_THRESHOLD};
 pub use metrics::{boundary_metrics, evaluate, MetricsRecorder, MetricsRow, Progress};
 pub use model::{layered_bulk_gradients, Trainable};
-pub use observer::{CheckpointSchedule, Context, Observer, Observers};
+pub use observer::{AnalysisSchedule, Context, Observer, Observers};
 pub use trainer::{RunSummary, Trainer};

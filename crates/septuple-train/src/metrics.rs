@@ -12,7 +12,7 @@ use crate::error::TrainError;
 use crate::model::Trainable;
 use crate::observer::{Context, Observer};
 
-/// One row of metrics, taken at a checkpoint epoch.
+/// One row of metrics, taken at an analysis epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsRow {
     /// Completed epochs.
@@ -80,7 +80,7 @@ pub fn boundary_metrics<M: Trainable>(
     Ok((loss, data.labels().map(|l| accuracy(out.view(), l))))
 }
 
-/// Records a [`MetricsRow`] at every checkpoint epoch, in memory and (optionally) appended to a
+/// Records a [`MetricsRow`] at every analysis epoch, in memory and (optionally) appended to a
 /// CSV file and a JSON-lines file. On resume it keeps the rows up to the checkpoint's epoch
 /// (from its JSON-lines file) and drops later ones, so the files match an uninterrupted run.
 pub struct MetricsRecorder {
@@ -115,7 +115,7 @@ impl MetricsRecorder {
     }
 
     /// Also record the bulk loss U_0 (Eq. 4.1) with local-objective mass `mass`, solving the
-    /// bulk states of the whole training set with `solver` at each checkpoint.
+    /// bulk states of the whole training set with `solver` at each analysis epoch.
     pub fn with_bulk_loss(mut self, solver: BulkSolver, mass: f64) -> Self {
         self.bulk = Some((solver, mass));
         self
@@ -211,7 +211,7 @@ impl<M: Trainable> Observer<M> for MetricsRecorder {
         self.rewrite()
     }
 
-    fn on_checkpoint(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
         let row = evaluate(ctx, self.bulk.as_ref().map(|(s, m)| (s, *m)))?;
         self.append(&row)?;
         self.rows.push(row);
