@@ -16,6 +16,7 @@ use septuple_thermo::{
     beta_from_energy_self_consistent, beta_from_gap, beta_from_gap_eq_9_4_as_printed, Landscape,
     LawChecker, Split, StationaryKind, TrajectoryPoint,
 };
+use septuple_train::jsonl::{read_json_lines, write_json_lines};
 use septuple_train::{
     evaluate, AnalysisSchedule, Batch, Checkpointer, Context, Dataset, Objective, Observer,
     Observers, Progress, Schedule, SgdConfig, TrainError, Trainer,
@@ -234,18 +235,6 @@ impl Analyzer {
     pub fn records(&self) -> &[CheckpointRecord] {
         &self.records
     }
-
-    fn rewrite(&self) -> Result<(), TrainError> {
-        let mut text = String::new();
-        for r in &self.records {
-            text.push_str(&serde_json::to_string(r).map_err(|e| TrainError::Data {
-                reason: e.to_string(),
-            })?);
-            text.push('\n');
-        }
-        septuple_io::write_atomic(&self.path, text.as_bytes())?;
-        Ok(())
-    }
 }
 
 /// The analysis of a model at a checkpoint.
@@ -301,18 +290,11 @@ pub fn analyse(
 
 impl Observer<Layered<Builtin>> for Analyzer {
     fn on_start(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
-        if ctx.start_epoch > 0 && self.records.is_empty() {
-            if let Ok(text) = std::fs::read_to_string(&self.path) {
-                for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                    match serde_json::from_str::<CheckpointRecord>(line) {
-                        Ok(r) => self.records.push(r),
-                        Err(_) => break,
-                    }
-                }
-            }
+        if ctx.start_epoch > 0 && self.records.is_empty() && self.path.exists() {
+            self.records = read_json_lines(&self.path)?;
         }
         self.records.retain(|r| r.epoch <= ctx.start_epoch);
-        self.rewrite()
+        write_json_lines(&self.path, &self.records)
     }
 
     fn on_analysis(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
@@ -323,7 +305,7 @@ impl Observer<Layered<Builtin>> for Analyzer {
             }
         })?;
         self.records.push(record);
-        self.rewrite()
+        write_json_lines(&self.path, &self.records)
     }
 }
 
@@ -373,10 +355,7 @@ pub fn run(
                 && septuple_train::Checkpoint::<Layered<Builtin>>::load(&checkpoint)
                     .is_ok_and(|c| c.epoch == config.epochs);
             if finished {
-                let text = std::fs::read_to_string(&records).map_err(|e| file_err(&records, e))?;
-                for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                    all.push(serde_json::from_str(line).map_err(|e| file_err(&records, e))?);
-                }
+                all.extend(read_json_lines::<CheckpointRecord>(&records)?);
                 continue;
             }
             if resume && checkpoint.exists() {

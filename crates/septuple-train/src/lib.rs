@@ -10,6 +10,7 @@ mod config;
 mod dag;
 mod data;
 mod error;
+pub mod jsonl;
 mod layered;
 mod metrics;
 mod model;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{accuracy, Dataset};
 use crate::error::TrainError;
+use crate::jsonl::{append_json_line, read_json_lines, write_json_lines};
 use crate::model::Trainable;
 use crate::observer::{Context, Observer};
 
@@ -137,12 +138,7 @@ impl MetricsRecorder {
             septuple_io::write_atomic(p, text.as_bytes())?;
         }
         if let Some(p) = &self.jsonl {
-            let mut text = String::new();
-            for r in &self.rows {
-                text.push_str(&json_line(r)?);
-                text.push('\n');
-            }
-            septuple_io::write_atomic(p, text.as_bytes())?;
+            write_json_lines(p, &self.rows)?;
         }
         Ok(())
     }
@@ -160,7 +156,7 @@ impl MetricsRecorder {
             add(p, csv_line(row))?;
         }
         if let Some(p) = &self.jsonl {
-            add(p, json_line(row)?)?;
+            append_json_line(p, row)?;
         }
         Ok(())
     }
@@ -181,25 +177,11 @@ fn csv_line(r: &MetricsRow) -> String {
     )
 }
 
-fn json_line(r: &MetricsRow) -> Result<String, TrainError> {
-    serde_json::to_string(r).map_err(|e| TrainError::Data {
-        reason: format!("metrics row not serialisable: {e}"),
-    })
-}
-
 impl<M: Trainable> Observer<M> for MetricsRecorder {
     fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
         if let (Some(p), true) = (&self.jsonl, ctx.start_epoch > 0) {
-            if self.rows.is_empty() {
-                if let Ok(text) = std::fs::read_to_string(p) {
-                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                        match serde_json::from_str::<MetricsRow>(line) {
-                            Ok(row) => self.rows.push(row),
-                            // A line cut by a crash is the last one; stop there.
-                            Err(_) => break,
-                        }
-                    }
-                }
+            if self.rows.is_empty() && p.exists() {
+                self.rows = read_json_lines(p)?;
             }
         }
         self.rows.retain(|r| r.epoch <= ctx.start_epoch);
