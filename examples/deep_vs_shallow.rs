@@ -1,5 +1,6 @@
 //! The experiment of Sec. 10: a deep (784-40-20-10) and a shallow (784-60-10) tanh network,
-//! N = 854 each, trained by SGD on 6,000 MNIST digits and analysed at log-spaced checkpoints.
+//! N = 854 each, trained by SGD on 6,000 MNIST digits and analyzed at log-spaced epochs
+//! (the crate septuple-experiment does the work).
 //!
 //! `cargo run --release --example deep_vs_shallow [-- OPTIONS]`
 //!
@@ -8,14 +9,15 @@
 //!   --paper          the paper's scale: 30,000 epochs, one seed
 //!   --smoke          a few epochs on a few hundred samples (for CI)
 //!   --epochs N  --batch B|full  --lr X  --seeds K  --data DIR  --out DIR
-//!   --resume         continue an interrupted run in DIR (finished runs are read back)
+//!   --resume         continue an interrupted run in DIR from its checkpoints (finished runs
+//!                    are read back)
 //!   --quiet          no progress bars
 //! Writes into `results/deep_vs_shallow/` (or --out): metrics.csv, metrics.json, summary.md,
 //! figures/*.svg, runs/ (per-run records and checkpoints).
 
 use std::path::PathBuf;
 
-use septuple::experiment::{run, write_outputs, ExperimentConfig};
+use septuple_experiment::{run, write_outputs, ExperimentConfig};
 
 fn main() {
     if let Err(e) = main_inner() {

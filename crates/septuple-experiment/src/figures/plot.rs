@@ -1,5 +1,5 @@
-//! SVG figures: line plots with markers and overlaid histograms, written with plotters' SVG
-//! backend (no system library, no font files).
+//! The plotting primitives: line plots with markers and overlaid histograms, written as SVG
+//! with plotters' SVG backend (no system library, no font files).
 
 use std::path::Path;
 
