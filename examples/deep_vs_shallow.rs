@@ -17,7 +17,8 @@
 
 use std::path::PathBuf;
 
-use septuple_experiment::{run, write_outputs, ExperimentConfig};
+use septuple::train::Batch;
+use septuple_experiment::{run, write_outputs, ExperimentConfig, RunOptions};
 
 fn main() {
     if let Err(e) = main_inner() {
@@ -30,7 +31,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
     let mut paper = false;
     let mut smoke = false;
     let mut epochs: Option<usize> = None;
-    let mut batch: Option<Option<usize>> = None;
+    let mut batch: Option<Batch> = None;
     let mut lr: Option<f64> = None;
     let mut out = PathBuf::from("results/deep_vs_shallow");
     let mut data: Option<PathBuf> = None;
@@ -46,8 +47,8 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             "--epochs" => epochs = Some(value()?.parse()?),
             "--batch" => {
                 batch = Some(match value()?.as_str() {
-                    "full" => None,
-                    b => Some(b.parse()?),
+                    "full" => Batch::Full,
+                    b => Batch::Size(b.parse()?),
                 })
             }
             "--lr" => lr = Some(value()?.parse()?),
@@ -59,41 +60,46 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other} (see the file's header)").into()),
         }
     }
-    // The base configuration first, then the explicit flags over it, whatever their order.
-    let mut config = if paper {
-        ExperimentConfig::paper()
-    } else {
-        ExperimentConfig::quick()
+    // The preset first, then the explicit flags over it, whatever their order.
+    let mut config = match (paper, smoke) {
+        (true, true) => return Err("--paper and --smoke exclude each other".into()),
+        (true, false) => ExperimentConfig::paper(),
+        (false, true) => ExperimentConfig::smoke(),
+        (false, false) => ExperimentConfig::quick(),
     };
-    if smoke {
-        config.epochs = 5;
-        config.train_samples = 300;
-        config.test_samples = 100;
-        config.batch = Some(50);
-    }
     if let Some(e) = epochs {
-        config.epochs = e;
+        config.sgd.epochs = e;
     }
     if let Some(b) = batch {
-        config.batch = b;
+        config.sgd.batch = b;
     }
     if let Some(x) = lr {
-        config.learning_rate = x;
+        config.sgd.learning_rate = x;
     }
     if let Some(k) = seeds {
         config.seeds = (1..=k).collect();
     }
+    let experiment = config.check()?;
+    let c = experiment.config();
     eprintln!(
         "deep_vs_shallow: {} epochs, batch {}, lr {}, seeds {:?} -> {}",
-        config.epochs,
-        config.batch.map_or("full".into(), |b| b.to_string()),
-        config.learning_rate,
-        config.seeds,
+        c.sgd.epochs,
+        match c.sgd.batch {
+            Batch::Size(b) => b.to_string(),
+            Batch::Full => "full".into(),
+        },
+        c.sgd.learning_rate,
+        c.seeds,
         out.display()
     );
     let start = std::time::Instant::now();
-    let records = run(&config, data.as_deref(), &out, resume, !quiet)?;
-    let report = write_outputs(&config, &records, &out)?;
+    let options = RunOptions {
+        data,
+        resume,
+        progress: !quiet,
+    };
+    let records = run(&experiment, &out, &options)?;
+    let report = write_outputs(&experiment, &records, &out)?;
     println!("{}", report.markdown());
     eprintln!(
         "done in {:.1} s; files in {}",

@@ -10,7 +10,6 @@ use septuple_thermo::{
 use septuple_train::{evaluate, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::config::GAMMA;
 use crate::error::ExperimentError;
 
 /// Everything recorded at one analysis epoch of one run.
@@ -55,7 +54,8 @@ pub struct AnalysisRecord {
     pub c_n_minus_20: f64,
     /// Gap position in log lambda.
     pub gap: Option<f64>,
-    /// beta from the gap by the relation that follows from (9.3) at gamma = 1/3.
+    /// beta from the gap by the relation that follows from (9.3) at the configured gamma
+    /// ([`ExperimentConfig::gamma`](crate::ExperimentConfig::gamma)).
     pub beta_gap: Option<f64>,
     /// beta from the gap by (9.4) as printed.
     pub beta_gap_eq_9_4: Option<f64>,
@@ -75,13 +75,14 @@ impl AnalysisRecord {
 /// The analysis of the model of `ctx` (network `network`, seed `seed`) at its epoch: U_d of
 /// Eq. (2.11) and U = U_0 of Eq. (4.1) (bulk states of Eq. (3.2) solved by `solver`, m = 0),
 /// the spectrum of G of Eq. (5.6) at the mean forward state, mu_2 and mu_3 of Eqs. (9.5)-(9.6),
-/// C_20 and C_(N-20) of Eq. (10.5), the gap, beta from the gap by Eq. (9.3) and by Eq. (9.4) as
-/// printed, and beta from U = N_>(beta) / (2 beta) of Eqs. (7.5) and (10.1).
+/// C_20 and C_(N-20) of Eq. (10.5), the gap, beta from the gap by Eq. (9.3) at `gamma` and by
+/// Eq. (9.4) as printed, and beta from U = N_>(beta) / (2 beta) of Eqs. (7.5) and (10.1).
 pub fn analyze(
     ctx: &Context<'_, Layered<Builtin>>,
     network: &str,
     seed: u64,
     solver: &BulkSolver,
+    gamma: f64,
 ) -> Result<AnalysisRecord, ExperimentError> {
     let metrics = evaluate(ctx, Some((solver, 0.0)))?;
     let net = ctx.model;
@@ -119,10 +120,16 @@ pub fn analyze(
         skewness: s.skewness,
         c20: s.c20,
         c_n_minus_20: s.c_all_but_20,
-        beta_gap: gap.and_then(|u| beta_from_gap(u, GAMMA).ok()),
+        beta_gap: gap.and_then(|u| beta_from_gap(u, gamma).ok()),
         beta_gap_eq_9_4: gap.and_then(|u| beta_from_gap_eq_9_4_as_printed(u).ok()),
         gap,
         beta_energy,
         dynamical_log_lambda: s.dynamical,
     })
+}
+
+/// The name of C_(N-20) of Eq. (10.5) for a network of `n_neurons` neurons: `C_834` for
+/// N = 854.
+pub fn c_n_minus_20_label(n_neurons: usize) -> String {
+    format!("C_{}", n_neurons.saturating_sub(20))
 }

@@ -34,12 +34,31 @@ pub enum ExperimentError {
         /// What went wrong.
         message: String,
     },
-    /// Settings that cannot run.
-    #[error("invalid experiment settings: {0}")]
-    Config(String),
+    /// A setting outside its domain, or one that does not fit the data it runs on.
+    #[error("invalid experiment setting: {field} = {value}; expected {expected}")]
+    Config {
+        /// The field that was wrong (`seeds`, `sgd.learning_rate`, `networks[1].name`, ...).
+        field: String,
+        /// Its value, as text.
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
 }
 
 impl ExperimentError {
+    pub(crate) fn config(
+        field: impl Into<String>,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        ExperimentError::Config {
+            field: field.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+
     pub(crate) fn file(path: &Path, e: impl std::fmt::Display) -> Self {
         ExperimentError::File {
             path: path.to_path_buf(),

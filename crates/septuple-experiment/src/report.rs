@@ -7,8 +7,10 @@ use std::path::Path;
 use septuple_thermo::{LawChecker, Split, TrajectoryPoint};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::AnalysisRecord;
-use crate::config::ExperimentConfig;
+use septuple_train::{Batch, Objective, Schedule, SgdConfig};
+
+use crate::analysis::{c_n_minus_20_label, AnalysisRecord};
+use crate::config::{Experiment, ExperimentConfig};
 use crate::error::ExperimentError;
 use crate::figures::write_figures;
 use crate::stats::{linear_fit, spread, Spread};
@@ -22,6 +24,8 @@ pub struct NetworkReport {
     pub epoch: usize,
     /// Seeds.
     pub seeds: usize,
+    /// N.
+    pub n_neurons: usize,
     /// mu_2 (9.5).
     pub mu2: Option<Spread>,
     /// mu_3 (9.6).
@@ -32,7 +36,7 @@ pub struct NetworkReport {
     pub skewness: Option<Spread>,
     /// Gap position.
     pub gap: Option<Spread>,
-    /// beta from the gap, relation of (9.3) at gamma = 1/3.
+    /// beta from the gap, relation of (9.3) at the configured gamma.
     pub beta_gap: Option<Spread>,
     /// beta from the gap by (9.4) as printed.
     pub beta_gap_eq_9_4: Option<Spread>,
@@ -173,6 +177,7 @@ impl NetworkReport {
             network: name.to_string(),
             epoch,
             seeds: at.len(),
+            n_neurons: at[0].n_neurons,
             mu2: pick(&|r| Some(r.mu2)),
             mu3: pick(&|r| Some(r.mu3)),
             variance: pick(&|r| Some(r.variance)),
@@ -220,52 +225,69 @@ fn second_law_cell(n: &NetworkReport) -> String {
     }
 }
 
-/// The rows of the summary table: a name and how to read the cell of a network.
-fn table_rows() -> Vec<(&'static str, RowFn)> {
+/// The rows of the summary table: a name and how to read the cell of a network. `gamma` is the
+/// configured gamma and `c_n_minus_20` the name of C_(N-20) for the networks' N.
+fn table_rows(gamma: &str, c_n_minus_20: &str) -> Vec<(String, RowFn)> {
     vec![
-        ("mu2 = Tr (log G)^2 (9.5)", Box::new(|n| cell(&n.mu2))),
-        ("mu3 = Tr (log G)^3 (9.6)", Box::new(|n| cell(&n.mu3))),
         (
-            "mu2 normalised: variance of dynamical log lambda",
+            "mu2 = Tr (log G)^2 (9.5)".into(),
+            Box::new(|n| cell(&n.mu2)),
+        ),
+        (
+            "mu3 = Tr (log G)^3 (9.6)".into(),
+            Box::new(|n| cell(&n.mu3)),
+        ),
+        (
+            "mu2 normalised: variance of dynamical log lambda".into(),
             Box::new(|n| cell(&n.variance)),
         ),
         (
-            "mu3 normalised: skewness of dynamical log lambda",
+            "mu3 normalised: skewness of dynamical log lambda".into(),
             Box::new(|n| cell(&n.skewness)),
         ),
-        ("gap position (log lambda)", Box::new(|n| cell(&n.gap))),
         (
-            "beta from gap, (9.3) at gamma = 1/3",
+            "gap position (log lambda)".into(),
+            Box::new(|n| cell(&n.gap)),
+        ),
+        (
+            format!("beta from gap, (9.3) at gamma = {gamma}"),
             Box::new(|n| cell(&n.beta_gap)),
         ),
         (
-            "beta from gap, (9.4) as printed",
+            "beta from gap, (9.4) as printed".into(),
             Box::new(|n| cell(&n.beta_gap_eq_9_4)),
         ),
         (
-            "beta from U = N_>/(2 beta) (7.5)",
+            "beta from U = N_>/(2 beta) (7.5)".into(),
             Box::new(|n| cell(&n.beta_energy)),
         ),
         (
-            "slope of C_20 against log U (Fig. 7)",
+            "slope of C_20 against log U (Fig. 7)".into(),
             Box::new(|n| cell(&n.slope_c20)),
         ),
         (
-            "slope of C_834 against log U (Fig. 7)",
+            format!("slope of {c_n_minus_20} against log U (Fig. 7)"),
             Box::new(|n| cell(&n.slope_c_n_minus_20)),
         ),
-        ("train accuracy", Box::new(|n| cell(&n.train_accuracy))),
-        ("test accuracy", Box::new(|n| cell(&n.test_accuracy))),
-        ("second law (7.6) along the run", Box::new(second_law_cell)),
+        (
+            "train accuracy".into(),
+            Box::new(|n| cell(&n.train_accuracy)),
+        ),
+        ("test accuracy".into(), Box::new(|n| cell(&n.test_accuracy))),
+        (
+            "second law (7.6) along the run".into(),
+            Box::new(second_law_cell),
+        ),
     ]
 }
 
 impl Report {
     /// Summaries over seeds from the records.
     pub fn from_records(
-        config: &ExperimentConfig,
+        experiment: &Experiment,
         records: &[AnalysisRecord],
     ) -> Result<Report, ExperimentError> {
+        let config = experiment.config();
         let runs = runs_of(records);
         let mut networks = Vec::new();
         for spec in &config.networks {
@@ -287,15 +309,19 @@ impl Report {
         let c = &self.config;
         format!(
             "# deep_vs_shallow: summary\n\n\
-             {} epochs, batch {}, learning rate {}, {} training and {} test samples, seeds {:?}; \
-             tanh, SGD on the boundary loss (2.11), PyTorch's default initialisation. Values at \
-             the last analysis epoch, mean ± standard deviation over seeds.\n\n",
-            c.epochs,
-            c.batch.map_or("full".to_string(), |b| b.to_string()),
-            c.learning_rate,
+             {} epochs, batch {}, {}, {} training and {} test samples, seeds {:?}; tanh, {}, \
+             PyTorch's default initialisation. Values at the last analysis epoch, mean ± \
+             standard deviation over seeds.\n\n",
+            c.sgd.epochs,
+            match c.sgd.batch {
+                Batch::Size(b) => b.to_string(),
+                Batch::Full => "full".into(),
+            },
+            learning_rate_text(&c.sgd),
             c.train_samples,
             c.test_samples,
-            c.seeds
+            c.seeds,
+            objective_text(&c.sgd),
         )
     }
 
@@ -323,7 +349,14 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut t = self.preamble();
         t.push_str(&self.table_header());
-        for (name, f) in table_rows() {
+        let gamma = fraction_text(self.config.gamma);
+        let c_n_minus_20 = match self.networks.first() {
+            Some(first) if self.networks.iter().all(|n| n.n_neurons == first.n_neurons) => {
+                c_n_minus_20_label(first.n_neurons)
+            }
+            _ => "C_(N-20)".into(),
+        };
+        for (name, f) in table_rows(&gamma, &c_n_minus_20) {
             t.push_str(&format!(
                 "| {name} | {} |\n",
                 self.networks.iter().map(&f).collect::<Vec<_>>().join(" | ")
@@ -331,6 +364,43 @@ impl Report {
         }
         t
     }
+}
+
+/// The learning rate and its schedule, as the summary states them.
+fn learning_rate_text(sgd: &SgdConfig) -> String {
+    let eta = sgd.learning_rate;
+    match sgd.schedule {
+        Schedule::Constant => format!("learning rate {eta}"),
+        Schedule::Step { every, factor } => {
+            format!("learning rate {eta} times {factor} every {every} epochs")
+        }
+        Schedule::InverseTime { half_life } => {
+            format!("learning rate {eta} / (1 + (epoch - 1) / {half_life})")
+        }
+    }
+}
+
+/// What SGD minimises, as the summary states it.
+fn objective_text(sgd: &SgdConfig) -> String {
+    match sgd.objective {
+        Objective::Boundary => "SGD on the boundary loss (2.11)".into(),
+        Objective::Bulk { mass } => format!("SGD on the bulk loss (3.4) with m = {mass}"),
+    }
+}
+
+/// `x` as a fraction p/q with q <= 12 when it is one to rounding (1/3 -> "1/3"), else as is.
+pub(crate) fn fraction_text(x: f64) -> String {
+    for q in 1..=12u32 {
+        let p = (x * f64::from(q)).round();
+        if p != 0.0 && (p / f64::from(q) - x).abs() <= 4.0 * f64::EPSILON * x.abs() {
+            return if q == 1 {
+                format!("{p}")
+            } else {
+                format!("{p}/{q}")
+            };
+        }
+    }
+    format!("{x}")
 }
 
 /// Metrics of all runs as CSV (one row per analysis epoch; the spectrum is in the JSON file).
@@ -368,11 +438,12 @@ pub fn metrics_csv(records: &[AnalysisRecord]) -> String {
 
 /// Write the metrics (CSV, JSON), the figures and the Markdown summary into `out`.
 pub fn write_outputs(
-    config: &ExperimentConfig,
+    experiment: &Experiment,
     records: &[AnalysisRecord],
     out: &Path,
 ) -> Result<Report, ExperimentError> {
-    let report = Report::from_records(config, records)?;
+    let config = experiment.config();
+    let report = Report::from_records(experiment, records)?;
     let csv = out.join("metrics.csv");
     septuple_io::write_atomic(&csv, metrics_csv(records).as_bytes())?;
     let json = out.join("metrics.json");
@@ -383,7 +454,7 @@ pub fn write_outputs(
             .map_err(|e| ExperimentError::file(&json, e))?
             .as_bytes(),
     )?;
-    write_figures(config, records, &out.join("figures"))?;
+    write_figures(experiment, records, &out.join("figures"))?;
     let md = out.join("summary.md");
     septuple_io::write_atomic(&md, report.markdown().as_bytes())?;
     Ok(report)

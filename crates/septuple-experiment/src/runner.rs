@@ -13,7 +13,7 @@ use septuple_train::{
 };
 
 use crate::analysis::{analyze, AnalysisRecord};
-use crate::config::{ExperimentConfig, NetworkSpec};
+use crate::config::{Experiment, NetworkSpec};
 use crate::error::ExperimentError;
 
 /// The observer that analyzes a run at its analysis epochs and keeps the records in a
@@ -24,17 +24,21 @@ pub struct Analyzer {
     seed: u64,
     path: PathBuf,
     solver: BulkSolver,
+    gamma: f64,
     records: Vec<AnalysisRecord>,
 }
 
 impl Analyzer {
-    /// Records of `network` and `seed` into `path`.
-    pub fn new(network: &str, seed: u64, path: PathBuf) -> Self {
+    /// Records of `network` and `seed` into `path`, with the bulk solver and gamma of
+    /// `experiment`.
+    pub fn new(experiment: &Experiment, network: &str, seed: u64, path: PathBuf) -> Self {
+        let c = experiment.config();
         Analyzer {
             network: network.into(),
             seed,
             path,
-            solver: BulkSolver::default(),
+            solver: c.bulk_solver,
+            gamma: c.gamma,
             records: Vec::new(),
         }
     }
@@ -55,26 +59,42 @@ impl Observer<Layered<Builtin>> for Analyzer {
     }
 
     fn on_analysis(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
-        let record = analyze(ctx, &self.network, self.seed, &self.solver).map_err(|e| {
-            TrainError::Stopped {
-                epoch: ctx.epoch,
-                reason: format!("analysis failed: {e}"),
-            }
-        })?;
+        let record =
+            analyze(ctx, &self.network, self.seed, &self.solver, self.gamma).map_err(|e| {
+                TrainError::Stopped {
+                    epoch: ctx.epoch,
+                    reason: format!("analysis failed: {e}"),
+                }
+            })?;
         self.records.push(record);
         write_json_lines(&self.path, &self.records)
     }
 }
 
-/// The training and test sets of the configuration.
+/// How [`run`] runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The directory of the MNIST IDX files; None: the subset embedded in septuple-io.
+    pub data: Option<PathBuf>,
+    /// Continue runs from their checkpoints, and read finished runs back instead of training
+    /// them again.
+    pub resume: bool,
+    /// Draw progress bars on standard error.
+    pub progress: bool,
+}
+
+/// The training and test sets of the experiment (pixels / 255, one-hot targets), after the
+/// settings are checked against the data.
 fn datasets(
-    config: &ExperimentConfig,
+    experiment: &Experiment,
     data: Option<&Path>,
 ) -> Result<(Dataset, Dataset), ExperimentError> {
+    let c = experiment.config();
     let mnist = Mnist::load(data)?;
+    experiment.check_data(mnist.len(), mnist.n_pixels(), septuple_io::CLASSES)?;
     let split = mnist.split(SplitSizes {
-        train: config.train_samples,
-        test: Some(config.test_samples),
+        train: c.train_samples,
+        test: Some(c.test_samples),
     })?;
     let train = Dataset::from_mnist(&split.train, 1.0, 0.0)?;
     let test = Dataset::from_mnist(&split.test, 1.0, 0.0)?;
@@ -82,33 +102,27 @@ fn datasets(
 }
 
 /// Train and analyze every network for every seed, writing `<out>/runs/<net>-seed<k>.jsonl`
-/// (records), `.checkpoint.json` (resumable state) and returning all records. With `resume`,
-/// runs with a checkpoint continue from it; finished runs are read back, not retrained.
+/// (the analysis records) and `<net>-seed<k>.checkpoint.json` (the resumable state), and
+/// return all records, seed by seed and network by network. See [`RunOptions`] for resuming.
 pub fn run(
-    config: &ExperimentConfig,
-    data: Option<&Path>,
+    experiment: &Experiment,
     out: &Path,
-    resume: bool,
-    show_progress: bool,
+    options: &RunOptions,
 ) -> Result<Vec<AnalysisRecord>, ExperimentError> {
-    if config.seeds.is_empty() || config.networks.is_empty() {
-        return Err(ExperimentError::Config(
-            "at least one seed and one network are needed".into(),
-        ));
-    }
-    let (train, test) = datasets(config, data)?;
+    let c = experiment.config();
+    let (train, test) = datasets(experiment, options.data.as_deref())?;
     let runs = out.join("runs");
     std::fs::create_dir_all(&runs).map_err(|e| ExperimentError::file(&runs, e))?;
     let mut all = Vec::new();
-    for &seed in &config.seeds {
-        for spec in &config.networks {
+    for &seed in &c.seeds {
+        for spec in &c.networks {
             let one = OneRun {
-                config,
+                experiment,
                 spec,
                 seed,
                 dir: &runs,
             };
-            all.extend(one.records(&train, &test, resume, show_progress)?);
+            all.extend(one.records(&train, &test, options)?);
         }
     }
     Ok(all)
@@ -116,7 +130,7 @@ pub fn run(
 
 /// One network trained from one seed.
 struct OneRun<'a> {
-    config: &'a ExperimentConfig,
+    experiment: &'a Experiment,
     spec: &'a NetworkSpec,
     seed: u64,
     dir: &'a Path,
@@ -129,23 +143,23 @@ impl OneRun<'_> {
         &self,
         train: &Dataset,
         test: &Dataset,
-        resume: bool,
-        show_progress: bool,
+        options: &RunOptions,
     ) -> Result<Vec<AnalysisRecord>, ExperimentError> {
+        let resume = options.resume;
         let (name, seed) = (&self.spec.name, self.seed);
         let stem = format!("{name}-seed{seed}");
         let records = self.dir.join(format!("{stem}.jsonl"));
         let checkpoint = self.dir.join(format!("{stem}.checkpoint.json"));
         let finished = resume
             && Checkpoint::<Layered<Builtin>>::load(&checkpoint)
-                .is_ok_and(|c| c.epoch == self.config.epochs);
+                .is_ok_and(|c| c.epoch == self.experiment.config().sgd.epochs);
         if finished {
             return Ok(read_json_lines(&records)?);
         }
         let trainer =
-            Trainer::new(self.config.sgd(seed)?).with_schedule(AnalysisSchedule::LogSpaced);
-        let mut analyzer = Analyzer::new(name, seed, records);
-        let label = if show_progress {
+            Trainer::new(self.experiment.sgd(seed)?).with_schedule(AnalysisSchedule::LogSpaced);
+        let mut analyzer = Analyzer::new(self.experiment, name, seed, records);
+        let label = if options.progress {
             format!("{name} seed {seed}")
         } else {
             String::new()

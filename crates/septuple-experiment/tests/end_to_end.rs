@@ -1,29 +1,38 @@
 //! The whole experiment on a few hundred samples: training, analysis, files, resume.
 
-use septuple_experiment::{paper_networks, run, write_outputs, AnalysisRecord, ExperimentConfig};
+use septuple_experiment::{
+    paper_networks, run, write_outputs, AnalysisRecord, ExperimentConfig, RunOptions,
+};
+use septuple_train::{Batch, SgdConfig};
 
 #[test]
 fn tiny_experiment_end_to_end() {
     let dir = std::env::temp_dir().join(format!("septuple-exp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let config = ExperimentConfig {
-        epochs: 5,
-        batch: Some(50),
-        learning_rate: 0.05,
+    let experiment = ExperimentConfig {
+        sgd: SgdConfig {
+            learning_rate: 0.05,
+            batch: Batch::Size(50),
+            epochs: 5,
+            ..SgdConfig::default()
+        },
         seeds: vec![1, 2],
         train_samples: 200,
         test_samples: 100,
         networks: paper_networks(),
         histogram_epochs: vec![2, 5],
-    };
-    let records = run(&config, None, &dir, false, false).unwrap();
+        ..ExperimentConfig::quick()
+    }
+    .check()
+    .unwrap();
+    let records = run(&experiment, &dir, &RunOptions::default()).unwrap();
     // Analysis epochs 1, 2, 5 for two networks and two seeds.
     assert_eq!(records.len(), 12);
     for r in &records {
         assert!(r.sum_log_lambda.abs() < 1e-10, "{}", r.sum_log_lambda);
         assert!(r.bulk_loss >= 0.0 && r.bulk_loss <= r.boundary_loss + 1e-12);
     }
-    let report = write_outputs(&config, &records, &dir).unwrap();
+    let report = write_outputs(&experiment, &records, &dir).unwrap();
     assert_eq!(report.networks.len(), 2);
     for f in [
         "metrics.csv",
@@ -40,7 +49,11 @@ fn tiny_experiment_end_to_end() {
         assert!(dir.join(f).exists(), "{f} missing");
     }
     // Resuming a finished experiment reads the records back unchanged.
-    let again = run(&config, None, &dir, true, false).unwrap();
+    let resume = RunOptions {
+        resume: true,
+        ..RunOptions::default()
+    };
+    let again = run(&experiment, &dir, &resume).unwrap();
     let strip = |v: &[AnalysisRecord]| {
         v.iter()
             .map(|r| AnalysisRecord {

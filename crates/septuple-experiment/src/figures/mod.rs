@@ -6,12 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
+use septuple_spectral::histogram;
 use septuple_thermo::{Landscape, StationaryKind};
 
-use crate::analysis::AnalysisRecord;
-use crate::config::{ExperimentConfig, GAMMA};
+use crate::analysis::{c_n_minus_20_label, AnalysisRecord};
+use crate::config::Experiment;
 use crate::error::ExperimentError;
-use crate::report::{late_records, runs_of};
+use crate::report::{fraction_text, late_records, runs_of};
 use crate::stats::linear_fit;
 
 pub mod plot;
@@ -36,15 +37,29 @@ fn line_plot(title: String, x_label: &str, y_label: &str) -> LinePlot {
 }
 
 /// Fig. 1: the landscape -DeltaF(log lambda) of Eq. (9.3) at beta = 0.25, 0.5, 0.73 and 1,
-/// with its stationary points marked.
-pub fn fig1() -> Result<LinePlot, ExperimentError> {
+/// with its stationary points marked, for the configured gamma and the N of the networks (of
+/// the first network if their N differ; the title says so).
+pub fn fig1(experiment: &Experiment) -> Result<LinePlot, ExperimentError> {
+    let c = experiment.config();
+    let (gamma, n) = (c.gamma, experiment.n_neurons());
+    let whose = if experiment.same_n() {
+        String::new()
+    } else {
+        format!(
+            " (the {} network's; the networks differ in N)",
+            c.networks[0].name
+        )
+    };
     let mut fig = line_plot(
-        "Fig. 1: -ΔF(log λ) of Eq. (9.3), γ = 1/3, N = 854".into(),
+        format!(
+            "Fig. 1: -ΔF(log λ) of Eq. (9.3), γ = {}, N = {n}{whose}",
+            fraction_text(gamma)
+        ),
         "log λ",
         "-ΔF",
     );
     for beta in [0.25, 0.5, 0.73, 1.0] {
-        let l = Landscape::new(beta, GAMMA, 854)?;
+        let l = Landscape::new(beta, gamma, n)?;
         let pts = (0..=400)
             .map(|k| {
                 let u = -8.0 + k as f64 * 0.03;
@@ -109,7 +124,11 @@ pub fn fig3(runs: &ShownRuns<'_>) -> LinePlot {
 
 /// A histogram of the dynamical log lambda of one run at the `epochs` that are analysis epochs
 /// of it (its last one if none is), with the gaps marked.
-fn spectrum_histogram(title: String, run: &[AnalysisRecord], epochs: &[usize]) -> HistogramPlot {
+fn spectrum_histogram(
+    title: String,
+    run: &[AnalysisRecord],
+    epochs: &[usize],
+) -> Result<HistogramPlot, ExperimentError> {
     let chosen: Vec<&AnalysisRecord> = epochs
         .iter()
         .filter_map(|e| run.iter().find(|r| r.epoch == *e))
@@ -135,24 +154,24 @@ fn spectrum_histogram(title: String, run: &[AnalysisRecord], epochs: &[usize]) -
     let edges: Vec<f64> = (0..=bins)
         .map(|k| lo + (hi - lo) * k as f64 / bins as f64)
         .collect();
-    HistogramPlot {
+    let mut groups = Vec::with_capacity(chosen.len());
+    for r in &chosen {
+        let counts = histogram(&r.dynamical_log_lambda, &edges)?;
+        groups.push((
+            format!("epoch {}", r.epoch),
+            counts.into_iter().map(|k| k as f64).collect(),
+        ));
+    }
+    Ok(HistogramPlot {
         title,
         x_label: "log λ".into(),
-        groups: chosen
-            .iter()
-            .map(|r| {
-                (
-                    format!("epoch {}", r.epoch),
-                    plot::histogram(&r.dynamical_log_lambda, &edges),
-                )
-            })
-            .collect(),
         edges,
+        groups,
         marks: chosen
             .iter()
             .filter_map(|r| r.gap.map(|g| (g, format!("gap, epoch {}", r.epoch))))
             .collect(),
-    }
+    })
 }
 
 /// The run of network `name` among `runs`.
@@ -162,40 +181,63 @@ fn run_named<'a>(runs: &ShownRuns<'a>, name: &str) -> Option<&'a [AnalysisRecord
 
 /// Fig. 4: histograms of the dynamical log lambda of G (Eq. 5.6) of the shallow network at the
 /// configured epochs; None without a shallow run.
-pub fn fig4(config: &ExperimentConfig, runs: &ShownRuns<'_>) -> Option<HistogramPlot> {
-    let run = run_named(runs, "shallow")?;
-    Some(spectrum_histogram(
-        "Fig. 4: dynamical log λ of the shallow network".into(),
-        run,
-        &config.histogram_epochs,
-    ))
+pub fn fig4(
+    experiment: &Experiment,
+    runs: &ShownRuns<'_>,
+) -> Result<Option<HistogramPlot>, ExperimentError> {
+    run_named(runs, "shallow")
+        .map(|run| {
+            spectrum_histogram(
+                "Fig. 4: dynamical log λ of the shallow network".into(),
+                run,
+                &experiment.config().histogram_epochs,
+            )
+        })
+        .transpose()
 }
 
 /// Fig. 5: the same as Fig. 4 for the deep network, with the gaps marked; None without a deep
 /// run.
-pub fn fig5(config: &ExperimentConfig, runs: &ShownRuns<'_>) -> Option<HistogramPlot> {
-    let run = run_named(runs, "deep")?;
-    Some(spectrum_histogram(
-        "Fig. 5: dynamical log λ of the deep network".into(),
-        run,
-        &config.histogram_epochs,
-    ))
+pub fn fig5(
+    experiment: &Experiment,
+    runs: &ShownRuns<'_>,
+) -> Result<Option<HistogramPlot>, ExperimentError> {
+    run_named(runs, "deep")
+        .map(|run| {
+            spectrum_histogram(
+                "Fig. 5: dynamical log λ of the deep network".into(),
+                run,
+                &experiment.config().histogram_epochs,
+            )
+        })
+        .transpose()
+}
+
+/// The name of C_(N-20) for the N of a run.
+fn c_label(run: &[AnalysisRecord]) -> String {
+    run.first()
+        .map_or("C_(N-20)".into(), |r| c_n_minus_20_label(r.n_neurons))
 }
 
 /// Fig. 6: the complexities C_20 and C_(N-20) of Eq. (10.5) against log10 epoch.
 pub fn fig6(runs: &ShownRuns<'_>) -> LinePlot {
+    let labels: Vec<String> = runs.iter().map(|(_, run)| c_label(run)).collect();
+    let all_but_20 = match labels.first() {
+        Some(first) if labels.iter().all(|l| l == first) => first.clone(),
+        _ => "C_(N-20)".into(),
+    };
     let mut fig = line_plot(
-        "Fig. 6: complexities C_20 and C_834 (10.5)".into(),
+        format!("Fig. 6: complexities C_20 and {all_but_20} (10.5)"),
         "log10 epoch",
         "C",
     );
-    for &(n, run) in runs {
+    for (&(n, run), label) in runs.iter().zip(&labels) {
         fig.curves.push(Curve::line(
             format!("{n}: C_20"),
             run.iter().map(|r| (lg(r.epoch as f64), r.c20)).collect(),
         ));
         fig.curves.push(Curve::line(
-            format!("{n}: C_834"),
+            format!("{n}: {label}"),
             run.iter()
                 .map(|r| (lg(r.epoch as f64), r.c_n_minus_20))
                 .collect(),
@@ -215,11 +257,14 @@ pub fn fig7(name: &str, run: &[AnalysisRecord]) -> LinePlot {
     let late = late_records(run);
     let x: Vec<f64> = late.iter().map(|r| r.bulk_loss.ln()).collect();
     for (label, ys) in [
-        ("C_20", late.iter().map(|r| r.c20).collect::<Vec<_>>()),
-        ("C_834", late.iter().map(|r| r.c_n_minus_20).collect()),
+        (
+            "C_20".to_string(),
+            late.iter().map(|r| r.c20).collect::<Vec<_>>(),
+        ),
+        (c_label(run), late.iter().map(|r| r.c_n_minus_20).collect()),
     ] {
         fig.curves.push(Curve::dots(
-            label,
+            label.as_str(),
             x.iter().copied().zip(ys.iter().copied()).collect(),
         ));
         if let Ok(f) = linear_fit(&x, &ys) {
@@ -273,9 +318,10 @@ impl Figure {
 /// 7 show the smallest seed of each network; the histograms (Figs. 4-5) that seed at the
 /// configured epochs that are analysis epochs of the run.
 pub fn figures(
-    config: &ExperimentConfig,
+    experiment: &Experiment,
     records: &[AnalysisRecord],
 ) -> Result<Vec<(String, Figure)>, ExperimentError> {
+    let config = experiment.config();
     let all = runs_of(records);
     let shown: Vec<(&str, &[AnalysisRecord])> = config
         .networks
@@ -287,17 +333,20 @@ pub fn figures(
         })
         .collect();
     let mut figs = vec![
-        ("fig1_landscape.svg".to_string(), Figure::Line(fig1()?)),
+        (
+            "fig1_landscape.svg".to_string(),
+            Figure::Line(fig1(experiment)?),
+        ),
         ("fig2_losses.svg".into(), Figure::Line(fig2(&shown))),
         (
             "fig3_bulk_vs_boundary.svg".into(),
             Figure::Line(fig3(&shown)),
         ),
     ];
-    if let Some(f) = fig4(config, &shown) {
+    if let Some(f) = fig4(experiment, &shown)? {
         figs.push(("fig4_shallow_spectrum.svg".into(), Figure::Histogram(f)));
     }
-    if let Some(f) = fig5(config, &shown) {
+    if let Some(f) = fig5(experiment, &shown)? {
         figs.push(("fig5_deep_spectrum.svg".into(), Figure::Histogram(f)));
     }
     figs.push(("fig6_complexity.svg".into(), Figure::Line(fig6(&shown))));
@@ -309,16 +358,94 @@ pub fn figures(
 
 /// Write the [`figures`] as SVG files into `dir` and return their paths.
 pub fn write_figures(
-    config: &ExperimentConfig,
+    experiment: &Experiment,
     records: &[AnalysisRecord],
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ExperimentError> {
     std::fs::create_dir_all(dir).map_err(|e| ExperimentError::file(dir, e))?;
     let mut written = Vec::new();
-    for (name, figure) in figures(config, records)? {
+    for (name, figure) in figures(experiment, records)? {
         let p = dir.join(name);
         figure.write_svg(&p)?;
         written.push(p);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ExperimentConfig, NetworkSpec};
+
+    fn spec(name: &str, sizes: &[usize]) -> NetworkSpec {
+        NetworkSpec {
+            name: name.into(),
+            sizes: sizes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn fig1_takes_n_and_gamma_from_the_configuration() {
+        let experiment = ExperimentConfig {
+            networks: vec![spec("a", &[784, 30, 10]), spec("b", &[784, 20, 10, 10])],
+            gamma: 0.25,
+            ..ExperimentConfig::quick()
+        }
+        .check()
+        .unwrap();
+        let fig = fig1(&experiment).unwrap();
+        assert_eq!(
+            fig.title,
+            "Fig. 1: -ΔF(log λ) of Eq. (9.3), γ = 1/4, N = 824"
+        );
+        // The same curves and stationary points as the landscape at N = 824, gamma = 1/4.
+        let mut expected = Vec::new();
+        for (k, beta) in [0.25, 0.5, 0.73, 1.0].into_iter().enumerate() {
+            let l = Landscape::new(beta, 0.25, 824).unwrap();
+            let curve = &fig.curves[k];
+            assert!(curve.points.iter().all(|&(u, v)| v == l.value(u)));
+            expected.extend(
+                l.stationary_points(-8.0, 4.0, 2000)
+                    .unwrap()
+                    .into_iter()
+                    .map(|p| (p.log_lambda, p.value)),
+            );
+        }
+        let marked: Vec<(f64, f64)> = fig.markers.iter().map(|m| (m.0, m.1)).collect();
+        assert_eq!(marked, expected);
+        // Another N gives another landscape: the curves are not those of the paper's N = 854.
+        let l854 = Landscape::new(0.25, 0.25, 854).unwrap();
+        assert!(fig.curves[0]
+            .points
+            .iter()
+            .any(|&(u, v)| v != l854.value(u)));
+    }
+
+    #[test]
+    fn fig1_says_whose_n_it_shows_when_the_networks_differ() {
+        let experiment = ExperimentConfig {
+            networks: vec![
+                spec("wide", &[784, 100, 10]),
+                spec("deep", &[784, 40, 20, 10]),
+            ],
+            ..ExperimentConfig::quick()
+        }
+        .check()
+        .unwrap();
+        let fig = fig1(&experiment).unwrap();
+        assert_eq!(
+            fig.title,
+            "Fig. 1: -ΔF(log λ) of Eq. (9.3), γ = 1/3, N = 894 (the wide network's; the networks \
+             differ in N)"
+        );
+    }
+
+    #[test]
+    fn complexity_labels_follow_n() {
+        assert_eq!(c_n_minus_20_label(854), "C_834");
+        assert_eq!(c_n_minus_20_label(100), "C_80");
+        assert_eq!(fraction_text(1.0 / 3.0), "1/3");
+        assert_eq!(fraction_text(0.3), "3/10");
+        assert_eq!(fraction_text(0.123), "0.123");
+    }
 }

@@ -377,34 +377,9 @@ impl HistogramPlot {
     }
 }
 
-/// Counts of `values` in the bins `edges[i]..edges[i+1]` (the last bin closed); values outside
-/// are not counted.
-pub fn histogram(values: &[f64], edges: &[f64]) -> Vec<f64> {
-    let mut counts = vec![0.0; edges.len().saturating_sub(1)];
-    if counts.is_empty() {
-        return counts;
-    }
-    let last = edges[edges.len() - 1];
-    for &v in values {
-        if !(v >= edges[0] && v <= last) {
-            continue;
-        }
-        let last_bin = counts.len() - 1;
-        let i = edges.partition_point(|&e| e <= v).saturating_sub(1);
-        counts[i.min(last_bin)] += 1.0;
-    }
-    counts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn histogram_counts() {
-        let c = histogram(&[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, f64::NAN], &[0.0, 1.0, 2.0]);
-        assert_eq!(c, vec![2.0, 3.0]);
-    }
 
     #[test]
     fn legend_goes_to_the_emptiest_corner() {
