@@ -233,6 +233,27 @@ impl LinePlot {
                     });
             }
         }
+        self.draw_markers(&mut chart, (x0, x1), (y0, y1), &err)?;
+        let corner = emptiest_corner(
+            self.curves
+                .iter()
+                .flat_map(|c| c.points.iter().copied())
+                .chain(marker_pts.iter().copied()),
+            (x0, x1),
+            (y0, y1),
+        );
+        finish(&mut chart, &root, corner, &err)
+    }
+
+    /// The finite markers as crosses with their labels; a label crowded by an earlier marker
+    /// goes to the left of its cross. `xr` and `yr` are the ranges of the axes.
+    fn draw_markers(
+        &self,
+        chart: &mut Chart<'_, '_>,
+        xr: (f64, f64),
+        yr: (f64, f64),
+        err: &ErrFn<'_>,
+    ) -> Result<(), FigureError> {
         let shown: Vec<&(f64, f64, String)> = self
             .markers
             .iter()
@@ -248,7 +269,7 @@ impl LinePlot {
                 .map_err(|e| err(&e))?;
             // Two markers closer than a line of text: the later label goes to the left.
             let crowded = shown[..k].iter().any(|(u, v, _)| {
-                (u - x).abs() <= 0.05 * (x1 - x0) && (v - y).abs() <= 0.04 * (y1 - y0)
+                (u - x).abs() <= 0.05 * (xr.1 - xr.0) && (v - y).abs() <= 0.04 * (yr.1 - yr.0)
             });
             let dx = if crowded {
                 -8 - 7 * label.chars().count() as i32
@@ -262,15 +283,7 @@ impl LinePlot {
                 ))
                 .map_err(|e| err(&e))?;
         }
-        let corner = emptiest_corner(
-            self.curves
-                .iter()
-                .flat_map(|c| c.points.iter().copied())
-                .chain(marker_pts.iter().copied()),
-            (x0, x1),
-            (y0, y1),
-        );
-        finish(&mut chart, &root, corner, &err)
+        Ok(())
     }
 }
 
