@@ -18,6 +18,6 @@ pub mod stats;
 pub use analysis::{analyze, c_n_minus_20_label, AnalysisRecord};
 pub use config::{paper_networks, Experiment, ExperimentConfig, NetworkSpec};
 pub use error::ExperimentError;
-pub use figures::{figures, write_figures, Figure};
+pub use figures::{all_figures, write_figures, Figure};
 pub use report::{metrics_csv, runs_of, write_outputs, NetworkReport, Report};
 pub use runner::{run, Analyzer, RunOptions};

@@ -317,7 +317,7 @@ impl Figure {
 /// Figs. 1-7 with their file names (`fig1_landscape.svg`, ...), in order. Figures 2, 3, 6 and
 /// 7 show the smallest seed of each network; the histograms (Figs. 4-5) that seed at the
 /// configured epochs that are analysis epochs of the run.
-pub fn figures(
+pub fn all_figures(
     experiment: &Experiment,
     records: &[AnalysisRecord],
 ) -> Result<Vec<(String, Figure)>, ExperimentError> {
@@ -356,7 +356,7 @@ pub fn figures(
     Ok(figs)
 }
 
-/// Write the [`figures`] as SVG files into `dir` and return their paths.
+/// Write the [`all_figures`] as SVG files into `dir` and return their paths.
 pub fn write_figures(
     experiment: &Experiment,
     records: &[AnalysisRecord],
@@ -364,7 +364,7 @@ pub fn write_figures(
 ) -> Result<Vec<PathBuf>, ExperimentError> {
     std::fs::create_dir_all(dir).map_err(|e| ExperimentError::file(dir, e))?;
     let mut written = Vec::new();
-    for (name, figure) in figures(experiment, records)? {
+    for (name, figure) in all_figures(experiment, records)? {
         let p = dir.join(name);
         figure.write_svg(&p)?;
         written.push(p);
