@@ -1,5 +1,6 @@
 //! The experiment of Sec. 10: a deep (784-40-20-10) and a shallow (784-60-10) tanh network,
-//! N = 854 each, trained by SGD on 6,000 MNIST digits and analysed at log-spaced checkpoints.
+//! N = 854 each, trained by SGD on 6,000 MNIST digits and analyzed at log-spaced epochs
+//! (the crate septuple-experiment does the work).
 //!
 //! `cargo run --release --example deep_vs_shallow [-- OPTIONS]`
 //!
@@ -8,14 +9,16 @@
 //!   --paper          the paper's scale: 30,000 epochs, one seed
 //!   --smoke          a few epochs on a few hundred samples (for CI)
 //!   --epochs N  --batch B|full  --lr X  --seeds K  --data DIR  --out DIR
-//!   --resume         continue an interrupted run in DIR (finished runs are read back)
+//!   --resume         continue an interrupted run in DIR from its checkpoints (finished runs
+//!                    are read back)
 //!   --quiet          no progress bars
 //! Writes into `results/deep_vs_shallow/` (or --out): metrics.csv, metrics.json, summary.md,
 //! figures/*.svg, runs/ (per-run records and checkpoints).
 
 use std::path::PathBuf;
 
-use septuple::experiment::{run, write_outputs, ExperimentConfig};
+use septuple::train::Batch;
+use septuple_experiment::{run, write_outputs, ExperimentConfig, RunOptions};
 
 fn main() {
     if let Err(e) = main_inner() {
@@ -28,7 +31,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
     let mut paper = false;
     let mut smoke = false;
     let mut epochs: Option<usize> = None;
-    let mut batch: Option<Option<usize>> = None;
+    let mut batch: Option<Batch> = None;
     let mut lr: Option<f64> = None;
     let mut out = PathBuf::from("results/deep_vs_shallow");
     let mut data: Option<PathBuf> = None;
@@ -44,8 +47,8 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             "--epochs" => epochs = Some(value()?.parse()?),
             "--batch" => {
                 batch = Some(match value()?.as_str() {
-                    "full" => None,
-                    b => Some(b.parse()?),
+                    "full" => Batch::Full,
+                    b => Batch::Size(b.parse()?),
                 })
             }
             "--lr" => lr = Some(value()?.parse()?),
@@ -57,41 +60,46 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other} (see the file's header)").into()),
         }
     }
-    // The base configuration first, then the explicit flags over it, whatever their order.
-    let mut config = if paper {
-        ExperimentConfig::paper()
-    } else {
-        ExperimentConfig::quick()
+    // The preset first, then the explicit flags over it, whatever their order.
+    let mut config = match (paper, smoke) {
+        (true, true) => return Err("--paper and --smoke exclude each other".into()),
+        (true, false) => ExperimentConfig::paper(),
+        (false, true) => ExperimentConfig::smoke(),
+        (false, false) => ExperimentConfig::quick(),
     };
-    if smoke {
-        config.epochs = 5;
-        config.train_samples = 300;
-        config.test_samples = 100;
-        config.batch = Some(50);
-    }
     if let Some(e) = epochs {
-        config.epochs = e;
+        config.sgd.epochs = e;
     }
     if let Some(b) = batch {
-        config.batch = b;
+        config.sgd.batch = b;
     }
     if let Some(x) = lr {
-        config.learning_rate = x;
+        config.sgd.learning_rate = x;
     }
     if let Some(k) = seeds {
         config.seeds = (1..=k).collect();
     }
+    let experiment = config.check()?;
+    let c = experiment.config();
     eprintln!(
         "deep_vs_shallow: {} epochs, batch {}, lr {}, seeds {:?} -> {}",
-        config.epochs,
-        config.batch.map_or("full".into(), |b| b.to_string()),
-        config.learning_rate,
-        config.seeds,
+        c.sgd.epochs,
+        match c.sgd.batch {
+            Batch::Size(b) => b.to_string(),
+            Batch::Full => "full".into(),
+        },
+        c.sgd.learning_rate,
+        c.seeds,
         out.display()
     );
     let start = std::time::Instant::now();
-    let records = run(&config, data.as_deref(), &out, resume, !quiet)?;
-    let report = write_outputs(&config, &records, &out)?;
+    let options = RunOptions {
+        data,
+        resume,
+        progress: !quiet,
+    };
+    let records = run(&experiment, &out, &options)?;
+    let report = write_outputs(&experiment, &records, &out)?;
     println!("{}", report.markdown());
     eprintln!(
         "done in {:.1} s; files in {}",

@@ -1,6 +1,5 @@
 //! The statistical physics of learning, after V. Vanchurin's *Towards a theory of machine
-//! learning*: this crate re-exports the workspace's crates and holds what the experiments share
-//! (figures and statistics).
+//! learning*: this crate re-exports the workspace's library crates.
 //!
 //! | module | crate | what it holds |
 //! | --- | --- | --- |
@@ -9,9 +8,10 @@
 //! | [`thermo`] | `septuple-thermo` | partition function, free energy, entropy, the laws of learning |
 //! | [`train`] | `septuple-train` | SGD with observers and checkpoints |
 //! | [`io`] | `septuple-io` | MNIST IDX files and network weights |
-//! | [`experiment`] | | the deep-vs-shallow experiment of Sec. 10: training, analysis, report |
-//! | [`figures`] | | SVG line plots and histograms |
-//! | [`stats`] | | least-squares lines and spreads over seeds |
+//!
+//! The experiment of Sec. 10 (training, analysis, report and figures) is the crate
+//! `septuple-experiment`, which `examples/deep_vs_shallow.rs` runs; it is not re-exported here,
+//! so that users of the toolkit do not compile its plotting.
 //!
 //! ```
 //! use septuple::core::{Builtin, Init, Layered};
@@ -22,14 +22,10 @@
 //! # Ok::<(), septuple::core::CoreError>(())
 //! ```
 #![deny(missing_docs)]
-#![allow(clippy::neg_cmp_op_on_partial_ord)]
+#![forbid(unsafe_code)]
 
 pub use septuple_core as core;
 pub use septuple_io as io;
 pub use septuple_spectral as spectral;
 pub use septuple_thermo as thermo;
 pub use septuple_train as train;
-
-pub mod experiment;
-pub mod figures;
-pub mod stats;

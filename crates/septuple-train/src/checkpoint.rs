@@ -102,7 +102,7 @@ pub fn fingerprint(data: &Dataset) -> u64 {
     h
 }
 
-/// An observer that writes a [`Checkpoint`] at every checkpoint epoch, at the end, and in
+/// An observer that writes a [`Checkpoint`] at every analysis epoch, at the end, and in
 /// between whenever `interval` of wall time has passed since the last write.
 pub struct Checkpointer {
     path: PathBuf,
@@ -113,7 +113,7 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Write to `path` at checkpoint epochs and at the end.
+    /// Write to `path` at analysis epochs and at the end.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Checkpointer {
             path: path.into(),
@@ -181,7 +181,7 @@ impl<M: Serialize + DeserializeOwned + Clone> Observer<M> for Checkpointer {
         Ok(())
     }
 
-    fn on_checkpoint(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
         self.write(ctx)
     }
 }

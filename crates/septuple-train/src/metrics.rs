@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{accuracy, Dataset};
 use crate::error::TrainError;
+use crate::jsonl::{append_json_line, read_json_lines, write_json_lines};
 use crate::model::Trainable;
 use crate::observer::{Context, Observer};
 
-/// One row of metrics, taken at a checkpoint epoch.
+/// One row of metrics, taken at an analysis epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsRow {
     /// Completed epochs.
@@ -80,7 +81,7 @@ pub fn boundary_metrics<M: Trainable>(
     Ok((loss, data.labels().map(|l| accuracy(out.view(), l))))
 }
 
-/// Records a [`MetricsRow`] at every checkpoint epoch, in memory and (optionally) appended to a
+/// Records a [`MetricsRow`] at every analysis epoch, in memory and (optionally) appended to a
 /// CSV file and a JSON-lines file. On resume it keeps the rows up to the checkpoint's epoch
 /// (from its JSON-lines file) and drops later ones, so the files match an uninterrupted run.
 pub struct MetricsRecorder {
@@ -115,7 +116,7 @@ impl MetricsRecorder {
     }
 
     /// Also record the bulk loss U_0 (Eq. 4.1) with local-objective mass `mass`, solving the
-    /// bulk states of the whole training set with `solver` at each checkpoint.
+    /// bulk states of the whole training set with `solver` at each analysis epoch.
     pub fn with_bulk_loss(mut self, solver: BulkSolver, mass: f64) -> Self {
         self.bulk = Some((solver, mass));
         self
@@ -137,12 +138,7 @@ impl MetricsRecorder {
             septuple_io::write_atomic(p, text.as_bytes())?;
         }
         if let Some(p) = &self.jsonl {
-            let mut text = String::new();
-            for r in &self.rows {
-                text.push_str(&json_line(r)?);
-                text.push('\n');
-            }
-            septuple_io::write_atomic(p, text.as_bytes())?;
+            write_json_lines(p, &self.rows)?;
         }
         Ok(())
     }
@@ -160,7 +156,7 @@ impl MetricsRecorder {
             add(p, csv_line(row))?;
         }
         if let Some(p) = &self.jsonl {
-            add(p, json_line(row)?)?;
+            append_json_line(p, row)?;
         }
         Ok(())
     }
@@ -181,25 +177,11 @@ fn csv_line(r: &MetricsRow) -> String {
     )
 }
 
-fn json_line(r: &MetricsRow) -> Result<String, TrainError> {
-    serde_json::to_string(r).map_err(|e| TrainError::Data {
-        reason: format!("metrics row not serialisable: {e}"),
-    })
-}
-
 impl<M: Trainable> Observer<M> for MetricsRecorder {
     fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
         if let (Some(p), true) = (&self.jsonl, ctx.start_epoch > 0) {
-            if self.rows.is_empty() {
-                if let Ok(text) = std::fs::read_to_string(p) {
-                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                        match serde_json::from_str::<MetricsRow>(line) {
-                            Ok(row) => self.rows.push(row),
-                            // A line cut by a crash is the last one; stop there.
-                            Err(_) => break,
-                        }
-                    }
-                }
+            if self.rows.is_empty() && p.exists() {
+                self.rows = read_json_lines(p)?;
             }
         }
         self.rows.retain(|r| r.epoch <= ctx.start_epoch);
@@ -211,7 +193,7 @@ impl<M: Trainable> Observer<M> for MetricsRecorder {
         self.rewrite()
     }
 
-    fn on_checkpoint(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
         let row = evaluate(ctx, self.bulk.as_ref().map(|(s, m)| (s, *m)))?;
         self.append(&row)?;
         self.rows.push(row);

@@ -40,8 +40,8 @@ pub trait Observer<M> {
     fn on_epoch(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
         Ok(())
     }
-    /// After the epochs of the [`CheckpointSchedule`] (after `on_epoch`).
-    fn on_checkpoint(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    /// At the analysis epochs of the [`AnalysisSchedule`] (after `on_epoch`).
+    fn on_analysis(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
         Ok(())
     }
     /// After the last epoch.
@@ -86,8 +86,8 @@ impl<M> Observer<M> for Observers<'_, M> {
     fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
         self.list.iter_mut().try_for_each(|o| o.on_epoch(ctx))
     }
-    fn on_checkpoint(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
-        self.list.iter_mut().try_for_each(|o| o.on_checkpoint(ctx))
+    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        self.list.iter_mut().try_for_each(|o| o.on_analysis(ctx))
     }
     fn on_finish(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
         self.list.iter_mut().try_for_each(|o| o.on_finish(ctx))
@@ -101,18 +101,21 @@ impl<M, O: Observer<M> + ?Sized> Observer<M> for &mut O {
     fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
         (**self).on_epoch(ctx)
     }
-    fn on_checkpoint(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
-        (**self).on_checkpoint(ctx)
+    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+        (**self).on_analysis(ctx)
     }
     fn on_finish(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
         (**self).on_finish(ctx)
     }
 }
 
-/// The epochs at which [`Observer::on_checkpoint`] fires. The last epoch always does.
+/// The analysis epochs: those at which [`Observer::on_analysis`] fires. The last epoch always
+/// does. (Not to be confused with checkpoints, the resumable state a [`Checkpointer`] writes.)
+///
+/// [`Checkpointer`]: crate::Checkpointer
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CheckpointSchedule {
+pub enum AnalysisSchedule {
     /// 1, 2, 5, 10, 20, 50, 100, ... (the default).
     #[default]
     LogSpaced,
@@ -122,26 +125,26 @@ pub enum CheckpointSchedule {
     Epochs(Vec<usize>),
 }
 
-impl CheckpointSchedule {
-    /// Whether 1-based `epoch` of a run of `total` epochs is a checkpoint.
+impl AnalysisSchedule {
+    /// Whether 1-based `epoch` of a run of `total` epochs is an analysis epoch.
     pub fn contains(&self, epoch: usize, total: usize) -> bool {
         if epoch == total {
             return true;
         }
         match self {
-            CheckpointSchedule::LogSpaced => {
+            AnalysisSchedule::LogSpaced => {
                 let mut e = epoch;
                 while e >= 10 && e.is_multiple_of(10) {
                     e /= 10;
                 }
                 epoch > 0 && matches!(e, 1 | 2 | 5)
             }
-            CheckpointSchedule::Every(k) => *k > 0 && epoch.is_multiple_of(*k),
-            CheckpointSchedule::Epochs(list) => list.contains(&epoch),
+            AnalysisSchedule::Every(k) => *k > 0 && epoch.is_multiple_of(*k),
+            AnalysisSchedule::Epochs(list) => list.contains(&epoch),
         }
     }
 
-    /// All checkpoint epochs of a run of `total` epochs, ascending.
+    /// All analysis epochs of a run of `total` epochs, ascending.
     pub fn epochs(&self, total: usize) -> Vec<usize> {
         (1..=total).filter(|&e| self.contains(e, total)).collect()
     }
@@ -154,13 +157,13 @@ mod tests {
     #[test]
     fn log_spaced() {
         assert_eq!(
-            CheckpointSchedule::LogSpaced.epochs(1200),
+            AnalysisSchedule::LogSpaced.epochs(1200),
             vec![1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 1200]
         );
-        assert_eq!(CheckpointSchedule::LogSpaced.epochs(1), vec![1]);
-        assert_eq!(CheckpointSchedule::Every(3).epochs(7), vec![3, 6, 7]);
+        assert_eq!(AnalysisSchedule::LogSpaced.epochs(1), vec![1]);
+        assert_eq!(AnalysisSchedule::Every(3).epochs(7), vec![3, 6, 7]);
         assert_eq!(
-            CheckpointSchedule::Epochs(vec![4, 2]).epochs(5),
+            AnalysisSchedule::Epochs(vec![4, 2]).epochs(5),
             vec![2, 4, 5]
         );
     }

@@ -8,7 +8,7 @@ use crate::config::Sgd;
 use crate::data::Dataset;
 use crate::error::TrainError;
 use crate::model::Trainable;
-use crate::observer::{CheckpointSchedule, Context, Observer};
+use crate::observer::{AnalysisSchedule, Context, Observer};
 
 /// What a finished run reports.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,20 +27,20 @@ pub struct RunSummary {
 #[derive(Clone, Debug)]
 pub struct Trainer {
     sgd: Sgd,
-    schedule: CheckpointSchedule,
+    schedule: AnalysisSchedule,
 }
 
 impl Trainer {
-    /// A trainer with the default (log-spaced) checkpoint schedule.
+    /// A trainer with the default (log-spaced) analysis schedule.
     pub fn new(sgd: Sgd) -> Self {
         Trainer {
             sgd,
-            schedule: CheckpointSchedule::default(),
+            schedule: AnalysisSchedule::default(),
         }
     }
 
-    /// Use another checkpoint schedule.
-    pub fn with_schedule(mut self, schedule: CheckpointSchedule) -> Self {
+    /// Use another analysis schedule.
+    pub fn with_schedule(mut self, schedule: AnalysisSchedule) -> Self {
         self.schedule = schedule;
         self
     }
@@ -50,8 +50,8 @@ impl Trainer {
         &self.sgd
     }
 
-    /// The checkpoint schedule.
-    pub fn schedule(&self) -> &CheckpointSchedule {
+    /// The analysis schedule.
+    pub fn schedule(&self) -> &AnalysisSchedule {
         &self.schedule
     }
 
@@ -197,7 +197,7 @@ impl Trainer {
             let ctx = context!(model, epoch, epoch_loss);
             observer.on_epoch(&ctx)?;
             if self.schedule.contains(epoch, total) {
-                observer.on_checkpoint(&ctx)?;
+                observer.on_analysis(&ctx)?;
             }
         }
         let ctx = context!(model, total.max(start_epoch), epoch_loss);

@@ -8,7 +8,7 @@ use ndarray::Array2;
 use septuple_core::{Builtin, Init, Layered};
 use septuple_io::Mnist;
 use septuple_train::{
-    Batch, CheckpointSchedule, Checkpointer, Context, Dag, Dataset, Edges, MetricsRecorder,
+    AnalysisSchedule, Batch, Checkpointer, Context, Dag, Dataset, Edges, MetricsRecorder,
     Objective, Observer, Observers, Schedule, SgdConfig, TrainError, Trainable, Trainer,
 };
 
@@ -139,7 +139,7 @@ fn resume_is_bit_identical() {
     let train = mnist(0..300);
     let test = mnist(6000..6100);
     let trainer =
-        Trainer::new(sgd(9, Batch::Size(32), 0.3)).with_schedule(CheckpointSchedule::Every(2));
+        Trainer::new(sgd(9, Batch::Size(32), 0.3)).with_schedule(AnalysisSchedule::Every(2));
     let init = Layered::random(&[784, 12, 10], Builtin::Tanh, Init::TorchLinear, 11).unwrap();
 
     let straight = scratch("straight");
@@ -155,7 +155,7 @@ fn resume_is_bit_identical() {
         .unwrap();
 
     // Killed twice: once between checkpoints (after epoch 5: the checkpoint of epoch 4 is the
-    // last one), once right after a checkpoint epoch (8).
+    // last one), once right after an analysis epoch (8), where a checkpoint is written.
     let broken = scratch("broken");
     let cp = broken.join("run.checkpoint.json");
     let mut b = init.clone();
@@ -255,7 +255,7 @@ fn divergence_names_the_epoch_and_keeps_the_checkpoint() {
     let cp = dir.join("cp.json");
     let mut net = Layered::random(&[5, 4, 2], Builtin::Identity, Init::TorchLinear, 1).unwrap();
     let err = Trainer::new(sgd(200, Batch::Full, 50.0))
-        .with_schedule(CheckpointSchedule::Every(1))
+        .with_schedule(AnalysisSchedule::Every(1))
         .run(
             &mut net,
             &train,
@@ -334,7 +334,7 @@ fn bulk_objective_lowers_the_bulk_loss() {
     let mut metrics =
         MetricsRecorder::in_memory().with_bulk_loss(septuple_core::BulkSolver::default(), 0.0);
     Trainer::new(sgd)
-        .with_schedule(CheckpointSchedule::Every(1))
+        .with_schedule(AnalysisSchedule::Every(1))
         .run(
             &mut net,
             &train,

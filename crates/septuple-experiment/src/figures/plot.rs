@@ -1,5 +1,5 @@
-//! SVG figures: line plots with markers and overlaid histograms, written with plotters' SVG
-//! backend (no system library, no font files).
+//! The plotting primitives: line plots with markers and overlaid histograms, written as SVG
+//! with plotters' SVG backend (no system library, no font files).
 
 use std::path::Path;
 
@@ -233,6 +233,27 @@ impl LinePlot {
                     });
             }
         }
+        self.draw_markers(&mut chart, (x0, x1), (y0, y1), &err)?;
+        let corner = emptiest_corner(
+            self.curves
+                .iter()
+                .flat_map(|c| c.points.iter().copied())
+                .chain(marker_pts.iter().copied()),
+            (x0, x1),
+            (y0, y1),
+        );
+        finish(&mut chart, &root, corner, &err)
+    }
+
+    /// The finite markers as crosses with their labels; a label crowded by an earlier marker
+    /// goes to the left of its cross. `xr` and `yr` are the ranges of the axes.
+    fn draw_markers(
+        &self,
+        chart: &mut Chart<'_, '_>,
+        xr: (f64, f64),
+        yr: (f64, f64),
+        err: &ErrFn<'_>,
+    ) -> Result<(), FigureError> {
         let shown: Vec<&(f64, f64, String)> = self
             .markers
             .iter()
@@ -248,7 +269,7 @@ impl LinePlot {
                 .map_err(|e| err(&e))?;
             // Two markers closer than a line of text: the later label goes to the left.
             let crowded = shown[..k].iter().any(|(u, v, _)| {
-                (u - x).abs() <= 0.05 * (x1 - x0) && (v - y).abs() <= 0.04 * (y1 - y0)
+                (u - x).abs() <= 0.05 * (xr.1 - xr.0) && (v - y).abs() <= 0.04 * (yr.1 - yr.0)
             });
             let dx = if crowded {
                 -8 - 7 * label.chars().count() as i32
@@ -262,15 +283,7 @@ impl LinePlot {
                 ))
                 .map_err(|e| err(&e))?;
         }
-        let corner = emptiest_corner(
-            self.curves
-                .iter()
-                .flat_map(|c| c.points.iter().copied())
-                .chain(marker_pts.iter().copied()),
-            (x0, x1),
-            (y0, y1),
-        );
-        finish(&mut chart, &root, corner, &err)
+        Ok(())
     }
 }
 
@@ -377,34 +390,9 @@ impl HistogramPlot {
     }
 }
 
-/// Counts of `values` in the bins `edges[i]..edges[i+1]` (the last bin closed); values outside
-/// are not counted.
-pub fn histogram(values: &[f64], edges: &[f64]) -> Vec<f64> {
-    let mut counts = vec![0.0; edges.len().saturating_sub(1)];
-    if counts.is_empty() {
-        return counts;
-    }
-    let last = edges[edges.len() - 1];
-    for &v in values {
-        if !(v >= edges[0] && v <= last) {
-            continue;
-        }
-        let last_bin = counts.len() - 1;
-        let i = edges.partition_point(|&e| e <= v).saturating_sub(1);
-        counts[i.min(last_bin)] += 1.0;
-    }
-    counts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn histogram_counts() {
-        let c = histogram(&[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, f64::NAN], &[0.0, 1.0, 2.0]);
-        assert_eq!(c, vec![2.0, 3.0]);
-    }
 
     #[test]
     fn legend_goes_to_the_emptiest_corner() {

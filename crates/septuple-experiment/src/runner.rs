@@ -1,0 +1,181 @@
+//! Training and analysing every network for every seed: the [`Analyzer`] observer, the
+//! orchestration of the runs, and resuming them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use septuple_core::{Builtin, BulkSolver, Init, Layered};
+use septuple_io::{Mnist, SplitSizes};
+use septuple_train::jsonl::{read_json_lines, write_json_lines};
+use septuple_train::{
+    AnalysisSchedule, Checkpoint, Checkpointer, Context, Dataset, Observer, Observers, Progress,
+    TrainError, Trainer,
+};
+
+use crate::analysis::{analyze, AnalysisRecord};
+use crate::config::{Experiment, NetworkSpec};
+use crate::error::ExperimentError;
+
+/// The observer that analyzes a run at its analysis epochs and keeps the records in a
+/// JSON-lines file (reloaded on resume, so an interrupted run's file matches an uninterrupted
+/// one).
+pub struct Analyzer {
+    network: String,
+    seed: u64,
+    path: PathBuf,
+    solver: BulkSolver,
+    gamma: f64,
+    records: Vec<AnalysisRecord>,
+}
+
+impl Analyzer {
+    /// Records of `network` and `seed` into `path`, with the bulk solver and gamma of
+    /// `experiment`.
+    pub fn new(experiment: &Experiment, network: &str, seed: u64, path: PathBuf) -> Self {
+        let c = experiment.config();
+        Analyzer {
+            network: network.into(),
+            seed,
+            path,
+            solver: c.bulk_solver,
+            gamma: c.gamma,
+            records: Vec::new(),
+        }
+    }
+
+    /// The records so far.
+    pub fn records(&self) -> &[AnalysisRecord] {
+        &self.records
+    }
+}
+
+impl Observer<Layered<Builtin>> for Analyzer {
+    fn on_start(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
+        if ctx.start_epoch > 0 && self.records.is_empty() && self.path.exists() {
+            self.records = read_json_lines(&self.path)?;
+        }
+        self.records.retain(|r| r.epoch <= ctx.start_epoch);
+        write_json_lines(&self.path, &self.records)
+    }
+
+    fn on_analysis(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
+        let record =
+            analyze(ctx, &self.network, self.seed, &self.solver, self.gamma).map_err(|e| {
+                TrainError::Stopped {
+                    epoch: ctx.epoch,
+                    reason: format!("analysis failed: {e}"),
+                }
+            })?;
+        self.records.push(record);
+        write_json_lines(&self.path, &self.records)
+    }
+}
+
+/// How [`run`] runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The directory of the MNIST IDX files; None: the subset embedded in septuple-io.
+    pub data: Option<PathBuf>,
+    /// Continue runs from their checkpoints, and read finished runs back instead of training
+    /// them again.
+    pub resume: bool,
+    /// Draw progress bars on standard error.
+    pub progress: bool,
+}
+
+/// The training and test sets of the experiment (pixels / 255, one-hot targets), after the
+/// settings are checked against the data.
+fn datasets(
+    experiment: &Experiment,
+    data: Option<&Path>,
+) -> Result<(Dataset, Dataset), ExperimentError> {
+    let c = experiment.config();
+    let mnist = Mnist::load(data)?;
+    experiment.check_data(mnist.len(), mnist.n_pixels(), septuple_io::CLASSES)?;
+    let split = mnist.split(SplitSizes {
+        train: c.train_samples,
+        test: Some(c.test_samples),
+    })?;
+    let train = Dataset::from_mnist(&split.train, 1.0, 0.0)?;
+    let test = Dataset::from_mnist(&split.test, 1.0, 0.0)?;
+    Ok((train, test))
+}
+
+/// Train and analyze every network for every seed, writing `<out>/runs/<net>-seed<k>.jsonl`
+/// (the analysis records) and `<net>-seed<k>.checkpoint.json` (the resumable state), and
+/// return all records, seed by seed and network by network. See [`RunOptions`] for resuming.
+pub fn run(
+    experiment: &Experiment,
+    out: &Path,
+    options: &RunOptions,
+) -> Result<Vec<AnalysisRecord>, ExperimentError> {
+    let c = experiment.config();
+    let (train, test) = datasets(experiment, options.data.as_deref())?;
+    let runs = out.join("runs");
+    std::fs::create_dir_all(&runs).map_err(|e| ExperimentError::file(&runs, e))?;
+    let mut all = Vec::new();
+    for &seed in &c.seeds {
+        for spec in &c.networks {
+            let one = OneRun {
+                experiment,
+                spec,
+                seed,
+                dir: &runs,
+            };
+            all.extend(one.records(&train, &test, options)?);
+        }
+    }
+    Ok(all)
+}
+
+/// One network trained from one seed.
+struct OneRun<'a> {
+    experiment: &'a Experiment,
+    spec: &'a NetworkSpec,
+    seed: u64,
+    dir: &'a Path,
+}
+
+impl OneRun<'_> {
+    /// The records of this run: read back if it finished before (and `resume`), else trained,
+    /// from its checkpoint if `resume` and there is one.
+    fn records(
+        &self,
+        train: &Dataset,
+        test: &Dataset,
+        options: &RunOptions,
+    ) -> Result<Vec<AnalysisRecord>, ExperimentError> {
+        let resume = options.resume;
+        let (name, seed) = (&self.spec.name, self.seed);
+        let stem = format!("{name}-seed{seed}");
+        let records = self.dir.join(format!("{stem}.jsonl"));
+        let checkpoint = self.dir.join(format!("{stem}.checkpoint.json"));
+        let finished = resume
+            && Checkpoint::<Layered<Builtin>>::load(&checkpoint)
+                .is_ok_and(|c| c.epoch == self.experiment.config().sgd.epochs);
+        if finished {
+            return Ok(read_json_lines(&records)?);
+        }
+        let trainer =
+            Trainer::new(self.experiment.sgd(seed)?).with_schedule(AnalysisSchedule::LogSpaced);
+        let mut analyzer = Analyzer::new(self.experiment, name, seed, records);
+        let label = if options.progress {
+            format!("{name} seed {seed}")
+        } else {
+            String::new()
+        };
+        let mut observers = Observers::new()
+            .with(Progress::new(label))
+            .with(&mut analyzer)
+            .with(Checkpointer::new(&checkpoint).every(Duration::from_secs(30)));
+        if resume && checkpoint.exists() {
+            trainer.resume::<Layered<Builtin>>(&checkpoint, train, Some(test), &mut observers)?;
+        } else {
+            let mut net =
+                Layered::random(&self.spec.sizes, Builtin::Tanh, Init::TorchLinear, seed)?;
+            trainer.run(&mut net, train, Some(test), &mut observers)?;
+        }
+        drop(observers);
+        Ok(analyzer.records().to_vec())
+    }
+}
