@@ -6,15 +6,21 @@ use std::time::Duration;
 
 use septuple_core::{Builtin, BulkSolver, Init, Layered};
 use septuple_io::{Mnist, SplitSizes};
+use septuple_thermo::{EigenvalueSplit, LawChecker};
 use septuple_train::jsonl::{read_json_lines, write_json_lines};
 use septuple_train::{
     AnalysisSchedule, Checkpoint, Checkpointer, Context, Dataset, Observer, Observers, Progress,
     TrainError, Trainer,
 };
 
-use crate::analysis::{analyze, AnalysisRecord};
+use crate::analysis::{analyze, laws_between, AnalysisRecord};
 use crate::config::{Experiment, NetworkSpec};
 use crate::error::ExperimentError;
+
+/// The entropy tolerance of the second law (7.6) along a run: S may rise by this much from one
+/// analysed epoch to the next before it counts as a violation (rounding of S, a sum of N terms
+/// of order 1, is far below it).
+pub const LAW_TOLERANCE: f64 = 1e-9;
 
 /// The observer that analyzes a run at its analysis epochs and keeps the records in a
 /// JSON-lines file (reloaded on resume, so an interrupted run's file matches an uninterrupted
@@ -25,6 +31,7 @@ pub struct Analyzer {
     path: PathBuf,
     solver: BulkSolver,
     gamma: f64,
+    laws: LawChecker,
     records: Vec<AnalysisRecord>,
 }
 
@@ -39,6 +46,8 @@ impl Analyzer {
             path,
             solver: c.bulk_solver,
             gamma: c.gamma,
+            laws: LawChecker::new(EigenvalueSplit::default(), LAW_TOLERANCE, 0.0)
+                .expect("a valid split and finite, non-negative tolerances"),
             records: Vec::new(),
         }
     }
@@ -59,13 +68,16 @@ impl Observer<Layered<Builtin>> for Analyzer {
     }
 
     fn on_analysis(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
-        let record =
-            analyze(ctx, &self.network, self.seed, &self.solver, self.gamma).map_err(|e| {
-                TrainError::Stopped {
-                    epoch: ctx.epoch,
-                    reason: format!("analysis failed: {e}"),
-                }
-            })?;
+        let stopped = |e: ExperimentError| TrainError::Stopped {
+            epoch: ctx.epoch,
+            reason: format!("analysis failed: {e}"),
+        };
+        let mut record =
+            analyze(ctx, &self.network, self.seed, &self.solver, self.gamma).map_err(stopped)?;
+        // The laws from the last analysed state with a temperature, checked as the run goes.
+        if let Some(previous) = self.records.iter().rev().find(|r| r.beta_energy.is_some()) {
+            record.laws = laws_between(&self.laws, previous, &record).map_err(stopped)?;
+        }
         self.records.push(record);
         write_json_lines(&self.path, &self.records)
     }

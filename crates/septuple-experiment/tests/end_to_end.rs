@@ -31,6 +31,47 @@ fn tiny_experiment_end_to_end() {
     for r in &records {
         assert!(r.sum_log_lambda.abs() < 1e-10, "{}", r.sum_log_lambda);
         assert!(r.bulk_loss >= 0.0 && r.bulk_loss <= r.boundary_loss + 1e-12);
+        // The record holds the whole spectrum: N eigenvalues whose logs sum to the recorded
+        // sum (the same values summed in the same ascending order).
+        let l = r.eigenvalues();
+        assert_eq!(l.len(), r.n_neurons);
+        assert_eq!(l.iter().map(|v| v.ln()).sum::<f64>(), r.sum_log_lambda);
+        assert_eq!(
+            r.dynamical_log_lambda(septuple_spectral::DYNAMICAL_TOLERANCE)
+                .len(),
+            r.n_dynamical
+        );
+    }
+    // The laws are checked as each run goes: every analysed state with a temperature after
+    // the first carries the step from the previous one, and it equals the step the checker
+    // finds on the whole trajectory afterwards.
+    for run in records.chunks(3) {
+        let with_beta: Vec<&AnalysisRecord> =
+            run.iter().filter(|r| r.beta_energy.is_some()).collect();
+        assert!(with_beta.len() >= 2, "the tiny runs have a temperature");
+        assert!(with_beta[0].laws.is_none());
+        let spectra: Vec<Vec<f64>> = with_beta.iter().map(|r| r.eigenvalues()).collect();
+        let points: Vec<septuple_thermo::TrajectoryPoint<'_>> = with_beta
+            .iter()
+            .zip(&spectra)
+            .map(|(r, l)| septuple_thermo::TrajectoryPoint {
+                beta: r.beta_energy.unwrap(),
+                spectrum: l,
+            })
+            .collect();
+        let checker = septuple_thermo::LawChecker::new(
+            septuple_thermo::EigenvalueSplit::default(),
+            septuple_experiment::runner::LAW_TOLERANCE,
+            0.0,
+        )
+        .unwrap();
+        let whole = checker.check(&points).unwrap();
+        for (r, step) in with_beta[1..].iter().zip(&whole.steps) {
+            let mine = r.laws.expect("checked during the run");
+            assert_eq!(mine.delta_entropy, step.delta_entropy);
+            assert_eq!(mine.second_law_violation, step.second_law_violation);
+            assert_eq!(mine.first_law, step.first_law);
+        }
     }
     let report = write_outputs(&experiment, &records, &dir).unwrap();
     assert_eq!(report.networks.len(), 2);

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use septuple_spectral::histogram;
+use septuple_spectral::{histogram, DYNAMICAL_TOLERANCE};
 use septuple_thermo::{Landscape, StationaryKind};
 
 use crate::analysis::{c_n_minus_20_label, AnalysisRecord};
@@ -140,13 +140,13 @@ fn spectrum_histogram(
     };
     let lo = chosen
         .iter()
-        .flat_map(|r| r.dynamical_log_lambda.iter().copied())
+        .flat_map(|r| r.dynamical_log_lambda(DYNAMICAL_TOLERANCE))
         .fold(f64::INFINITY, f64::min)
         .min(-1.0)
         .floor();
     let hi = chosen
         .iter()
-        .flat_map(|r| r.dynamical_log_lambda.iter().copied())
+        .flat_map(|r| r.dynamical_log_lambda(DYNAMICAL_TOLERANCE))
         .fold(f64::NEG_INFINITY, f64::max)
         .max(1.0)
         .ceil();
@@ -156,7 +156,7 @@ fn spectrum_histogram(
         .collect();
     let mut groups = Vec::with_capacity(chosen.len());
     for r in &chosen {
-        let counts = histogram(&r.dynamical_log_lambda, &edges)?;
+        let counts = histogram(&r.dynamical_log_lambda(DYNAMICAL_TOLERANCE), &edges)?;
         groups.push((
             format!("epoch {}", r.epoch),
             counts.into_iter().map(|k| k as f64).collect(),
