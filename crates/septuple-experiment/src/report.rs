@@ -420,7 +420,8 @@ pub fn metrics_csv(records: &[AnalysisRecord]) -> String {
     t
 }
 
-/// Write the metrics (CSV, JSON), the figures and the Markdown summary into `out`.
+/// Write the metrics (CSV, JSON), the figures and the Markdown summary into `out`, then remove
+/// temporary files a killed writer left there.
 pub fn write_outputs(
     experiment: &Experiment,
     records: &[AnalysisRecord],
@@ -441,5 +442,9 @@ pub fn write_outputs(
     write_figures(experiment, records, &out.join("figures"))?;
     let md = out.join("summary.md");
     septuple_io::write_atomic(&md, report.markdown().as_bytes())?;
+    // Every output is in place: what is left of a killed writer's temporary files goes.
+    for dir in [out.to_path_buf(), out.join("figures")] {
+        septuple_io::remove_stale_temporaries(dir)?;
+    }
     Ok(report)
 }

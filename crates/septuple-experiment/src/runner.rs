@@ -125,6 +125,13 @@ pub fn run(
     let (train, test) = datasets(experiment, options.data.as_deref())?;
     let runs = out.join("runs");
     std::fs::create_dir_all(&runs).map_err(|e| ExperimentError::file(&runs, e))?;
+    // Temporary files of a run killed while writing (a checkpoint, the records, an output):
+    // nothing else writes here while this run starts.
+    if options.resume {
+        for dir in [out, runs.as_path()] {
+            septuple_io::remove_stale_temporaries(dir)?;
+        }
+    }
     let mut all = Vec::new();
     for &seed in &c.seeds {
         for spec in &c.networks {

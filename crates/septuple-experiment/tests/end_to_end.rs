@@ -89,6 +89,16 @@ fn tiny_experiment_end_to_end() {
     ] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
+    // A run killed while writing leaves a temporary file (written by septuple-io's atomic
+    // writer, named with its prefix): resuming removes them, and so does writing the outputs.
+    let stale = [
+        dir.join("runs")
+            .join(format!("{}killed", septuple_io::TEMP_PREFIX)),
+        dir.join(format!("{}killed", septuple_io::TEMP_PREFIX)),
+    ];
+    for p in &stale {
+        std::fs::write(p, b"half a checkpoint").unwrap();
+    }
     // Resuming a finished experiment reads the records back unchanged.
     let resume = RunOptions {
         resume: true,
@@ -104,5 +114,11 @@ fn tiny_experiment_end_to_end() {
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(&again), strip(&records));
+    for p in &stale {
+        assert!(!p.exists(), "{} left behind", p.display());
+    }
+    std::fs::write(&stale[1], b"half a figure").unwrap();
+    write_outputs(&experiment, &again, &dir).unwrap();
+    assert!(!stale[1].exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
