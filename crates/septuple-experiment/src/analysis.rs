@@ -1,6 +1,6 @@
-//! What is computed at one analysed epoch of one run: the losses, the accuracies, the spectrum
+//! What is computed at one analyzed epoch of one run: the losses, the accuracies, the spectrum
 //! of G at the mean forward state, its moments and complexities, the gap, the inverse
-//! temperatures it implies, and the laws of learning against the previous analysed epoch.
+//! temperatures it implies, and the laws of learning against the previous analyzed epoch.
 
 use ndarray::{Array2, ArrayView2, Axis};
 use septuple_core::{Boundary, Builtin, BulkLoss, BulkSolver, Layered, Loss, Network, Potential};
@@ -68,7 +68,7 @@ pub struct AnalysisRecord {
     pub beta_gap_eq_9_4: Option<f64>,
     /// The smallest beta solving U = N_>(beta) / (2 beta) (7.5, 10.1) with U the bulk loss.
     pub beta_energy: Option<f64>,
-    /// The laws of learning (7.6, 7.11) from the previous analysed epoch that has a beta from
+    /// The laws of learning (7.6, 7.11) from the previous analyzed epoch that has a beta from
     /// the energy to this one (each state at its own beta; see
     /// [`LawChecker`](septuple_thermo::LawChecker)); None for the first such epoch.
     #[serde(default)]
@@ -201,7 +201,7 @@ pub fn analyze(
     })
 }
 
-/// The laws of learning between two analysed epochs of a run, each at its own beta from the
+/// The laws of learning between two analyzed epochs of a run, each at its own beta from the
 /// energy: the step of [`LawChecker::check`] on the two-state trajectory (Eqs. 7.6, 7.11).
 /// None unless both have a beta.
 pub fn laws_between(

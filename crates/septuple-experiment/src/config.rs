@@ -466,7 +466,7 @@ mod tests {
             spoil(&mut c);
             assert_eq!(field_of(c), field);
         }
-        // The last epoch is analysed whatever it is, so it may be histogrammed.
+        // The last epoch is analyzed whatever it is, so it may be histogrammed.
         let mut c = q();
         c.sgd.epochs = 300;
         c.histogram_epochs = vec![100, 300];

@@ -18,7 +18,7 @@ use crate::config::{Experiment, NetworkSpec};
 use crate::error::ExperimentError;
 
 /// The entropy tolerance of the second law (7.6) along a run: S may rise by this much from one
-/// analysed epoch to the next before it counts as a violation (rounding of S, a sum of N terms
+/// analyzed epoch to the next before it counts as a violation (rounding of S, a sum of N terms
 /// of order 1, is far below it).
 pub const LAW_TOLERANCE: f64 = 1e-9;
 
@@ -74,7 +74,7 @@ impl Observer<Layered<Builtin>> for Analyzer {
         };
         let mut record =
             analyze(ctx, &self.network, self.seed, &self.solver, self.gamma).map_err(stopped)?;
-        // The laws from the last analysed state with a temperature, checked as the run goes.
+        // The laws from the last analyzed state with a temperature, checked as the run goes.
         if let Some(previous) = self.records.iter().rev().find(|r| r.beta_energy.is_some()) {
             record.laws = laws_between(&self.laws, previous, &record).map_err(stopped)?;
         }

@@ -42,7 +42,7 @@ fn tiny_experiment_end_to_end() {
             r.n_dynamical
         );
     }
-    // The laws are checked as each run goes: every analysed state with a temperature after
+    // The laws are checked as each run goes: every analyzed state with a temperature after
     // the first carries the step from the previous one, and it equals the step the checker
     // finds on the whole trajectory afterwards.
     for run in records.chunks(3) {

@@ -1,4 +1,7 @@
 #![doc = include_str!("../README.md")]
+// `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)` that `forbid`
+// rejects; no code of this crate is unsafe.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::float_cmp)]
 // Exact float comparisons are intended in tests: loaded values must equal the saved ones.
