@@ -100,6 +100,41 @@ pub fn parse_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, ArrayD<f64>>, 
 /// or trailing bytes), as the format requires; keys are unique; `__metadata__` maps strings
 /// to strings.
 pub fn read_safetensors(bytes: &[u8]) -> Result<TensorFile, IoError> {
+    let (n, entries) = header_entries(bytes)?;
+    let buffer_len = bytes.len() as u64 - 8 - n;
+    let mut metadata = BTreeMap::new();
+    let mut infos: Vec<(String, Info, FloatType)> = Vec::with_capacity(entries.len());
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in entries {
+        if !seen.insert(key.clone()) {
+            return Err(IoError::header(
+                WHAT,
+                format!("key {key:?} appears twice in the header"),
+            ));
+        }
+        if key == "__metadata__" {
+            let map: BTreeMap<String, String> = serde_json::from_value(value)
+                .map_err(|_| IoError::header(WHAT, "__metadata__ must map strings to strings"))?;
+            metadata = map;
+            continue;
+        }
+        let (info, ty) = checked_info(&key, value, n, buffer_len, bytes.len() as u64)?;
+        infos.push((key, info, ty));
+    }
+    check_tiling(&infos, n, buffer_len)?;
+    // Every claim is now known to be true; the reference implementation reads the file.
+    let file = SafeTensors::deserialize(bytes).map_err(crate_error)?;
+    let mut tensors = Vec::with_capacity(infos.len());
+    for (key, info, ty) in infos {
+        let array = decode(&file, &key, &info, ty)?;
+        tensors.push((key, array, ty));
+    }
+    Ok(TensorFile { tensors, metadata })
+}
+
+/// The header length n (checked against the bytes present and [`MAX_HEADER`]) and the
+/// header's entries in file order.
+fn header_entries(bytes: &[u8]) -> Result<(u64, Vec<(String, serde_json::Value)>), IoError> {
     if bytes.len() < 8 {
         return Err(IoError::truncated(
             format!("{WHAT} header length"),
@@ -127,53 +162,54 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<TensorFile, IoError> {
     }
     // n <= bytes.len() - 8.
     let header = &bytes[8..8 + n as usize];
-    let buffer_len = available - n;
     let Ordered(entries) = serde_json::from_slice(header).map_err(|source| IoError::Json {
         what: format!("{WHAT} header"),
         source,
     })?;
-    let mut metadata = BTreeMap::new();
-    let mut infos: Vec<(String, Info, FloatType)> = Vec::with_capacity(entries.len());
-    let mut seen = std::collections::HashSet::new();
-    for (key, value) in entries {
-        if !seen.insert(key.clone()) {
-            return Err(IoError::header(
-                WHAT,
-                format!("key {key:?} appears twice in the header"),
-            ));
-        }
-        if key == "__metadata__" {
-            let map: BTreeMap<String, String> = serde_json::from_value(value)
-                .map_err(|_| IoError::header(WHAT, "__metadata__ must map strings to strings"))?;
-            metadata = map;
-            continue;
-        }
-        let info: Info = serde_json::from_value(value).map_err(|source| IoError::Json {
-            what: format!("{WHAT} header, tensor {key:?}"),
-            source,
-        })?;
-        let ty = float_type(&key, &info.dtype)?;
-        let (_, nbytes) =
-            checked_size(&format!("{WHAT}, tensor {key:?}"), &info.shape, ty.width())?;
-        let [begin, end] = info.data_offsets;
-        if begin > end || end - begin != nbytes {
-            return Err(IoError::header(
+    Ok((n, entries))
+}
+
+/// One tensor's header entry, its dtype known and its byte range consistent with its shape
+/// and inside the buffer of `buffer_len` bytes (the file has `file_len` bytes, n of header).
+fn checked_info(
+    key: &str,
+    value: serde_json::Value,
+    n: u64,
+    buffer_len: u64,
+    file_len: u64,
+) -> Result<(Info, FloatType), IoError> {
+    let info: Info = serde_json::from_value(value).map_err(|source| IoError::Json {
+        what: format!("{WHAT} header, tensor {key:?}"),
+        source,
+    })?;
+    let ty = float_type(key, &info.dtype)?;
+    let (_, nbytes) = checked_size(&format!("{WHAT}, tensor {key:?}"), &info.shape, ty.width())?;
+    let [begin, end] = info.data_offsets;
+    if begin > end || end - begin != nbytes {
+        return Err(IoError::header(
                 WHAT,
                 format!(
                     "tensor {key:?} of dtype {} and shape {:?} needs {nbytes} bytes, but its data_offsets are [{begin}, {end}]",
                     info.dtype, info.shape
                 ),
             ));
-        }
-        if end > buffer_len {
-            return Err(IoError::truncated(
-                format!("{WHAT}, tensor {key:?}"),
-                end.saturating_add(8).saturating_add(n),
-                bytes.len() as u64,
-            ));
-        }
-        infos.push((key, info, ty));
     }
+    if end > buffer_len {
+        return Err(IoError::truncated(
+            format!("{WHAT}, tensor {key:?}"),
+            end.saturating_add(8).saturating_add(n),
+            file_len,
+        ));
+    }
+    Ok((info, ty))
+}
+
+/// The tensors must tile the buffer after the header, without gaps or overlaps.
+fn check_tiling(
+    infos: &[(String, Info, FloatType)],
+    n: u64,
+    buffer_len: u64,
+) -> Result<(), IoError> {
     let mut by_offset: Vec<&(String, Info, FloatType)> = infos.iter().collect();
     by_offset.sort_by_key(|(_, info, _)| info.data_offsets);
     let mut covered = 0u64;
@@ -196,53 +232,56 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<TensorFile, IoError> {
             extra: buffer_len - covered,
         });
     }
-    // Every claim is now known to be true; the reference implementation reads the file.
-    let file = SafeTensors::deserialize(bytes).map_err(crate_error)?;
-    let mut tensors = Vec::with_capacity(infos.len());
-    for (key, info, ty) in infos {
-        let view = file.tensor(&key).map_err(crate_error)?;
-        let expected = match ty {
-            FloatType::F64 => Dtype::F64,
-            FloatType::F32 => Dtype::F32,
-            FloatType::F16 => Dtype::F16,
-            FloatType::Bf16 => Dtype::BF16,
-        };
-        if view.dtype() != expected {
-            return Err(IoError::header(
-                WHAT,
-                format!(
-                    "tensor {key:?}: dtype {:?} read, {} declared",
-                    view.dtype(),
-                    info.dtype
-                ),
-            ));
-        }
-        let data = view.data();
-        // Every F16, BF16 and F32 value is an f64 value: the conversions are exact.
-        let values: Vec<f64> = match ty {
-            FloatType::F64 => data
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                .collect(),
-            FloatType::F32 => data
-                .chunks_exact(4)
-                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-                .collect(),
-            FloatType::F16 => data
-                .chunks_exact(2)
-                .map(|c| f64::from(half::f16::from_le_bytes([c[0], c[1]])))
-                .collect(),
-            FloatType::Bf16 => data
-                .chunks_exact(2)
-                .map(|c| f64::from(half::bf16::from_le_bytes([c[0], c[1]])))
-                .collect(),
-        };
-        let dims: Vec<usize> = view.shape().to_vec();
-        let array = ArrayD::from_shape_vec(IxDyn(&dims), values)
-            .map_err(|e| IoError::header(WHAT, format!("tensor {key:?}: {e}")))?;
-        tensors.push((key, array, ty));
+    Ok(())
+}
+
+/// The values of tensor `key`, read by the reference implementation, as f64 (exactly).
+fn decode(
+    file: &SafeTensors<'_>,
+    key: &str,
+    info: &Info,
+    ty: FloatType,
+) -> Result<ArrayD<f64>, IoError> {
+    let view = file.tensor(key).map_err(crate_error)?;
+    let expected = match ty {
+        FloatType::F64 => Dtype::F64,
+        FloatType::F32 => Dtype::F32,
+        FloatType::F16 => Dtype::F16,
+        FloatType::Bf16 => Dtype::BF16,
+    };
+    if view.dtype() != expected {
+        return Err(IoError::header(
+            WHAT,
+            format!(
+                "tensor {key:?}: dtype {:?} read, {} declared",
+                view.dtype(),
+                info.dtype
+            ),
+        ));
     }
-    Ok(TensorFile { tensors, metadata })
+    let data = view.data();
+    // Every F16, BF16 and F32 value is an f64 value: the conversions are exact.
+    let values: Vec<f64> = match ty {
+        FloatType::F64 => data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect(),
+        FloatType::F32 => data
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+        FloatType::F16 => data
+            .chunks_exact(2)
+            .map(|c| f64::from(half::f16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        FloatType::Bf16 => data
+            .chunks_exact(2)
+            .map(|c| f64::from(half::bf16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+    };
+    let dims: Vec<usize> = view.shape().to_vec();
+    ArrayD::from_shape_vec(IxDyn(&dims), values)
+        .map_err(|e| IoError::header(WHAT, format!("tensor {key:?}: {e}")))
 }
 
 /// One tensor's bytes, ready for `safetensors::serialize`.
