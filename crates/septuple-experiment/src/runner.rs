@@ -8,8 +8,8 @@ use septuple_core::{Builtin, BulkSolver, Init, Layered};
 use septuple_io::{Mnist, SplitSizes};
 use septuple_train::jsonl::{read_json_lines, write_json_lines};
 use septuple_train::{
-    AnalysisSchedule, Checkpoint, Checkpointer, Context, Dataset, Observer, Observers, Progress,
-    TrainError, Trainer,
+    AnalysisSchedule, Checkpoint, Checkpointer, Context, Dataset, Observer, ObserverError,
+    Observers, Progress, Trainer,
 };
 
 use crate::analysis::{analyze, AnalysisRecord};
@@ -49,25 +49,23 @@ impl Analyzer {
     }
 }
 
+/// The analyzer's errors are [`ExperimentError`]s: the trainer returns them as
+/// [`TrainError::Observer`](septuple_train::TrainError::Observer), whose source downcasts to [`ExperimentError`].
 impl Observer<Layered<Builtin>> for Analyzer {
-    fn on_start(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
+    fn on_start(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), ObserverError> {
         if ctx.start_epoch > 0 && self.records.is_empty() && self.path.exists() {
-            self.records = read_json_lines(&self.path)?;
+            self.records = read_json_lines(&self.path).map_err(ExperimentError::from)?;
         }
         self.records.retain(|r| r.epoch <= ctx.start_epoch);
-        write_json_lines(&self.path, &self.records)
+        write_json_lines(&self.path, &self.records).map_err(ExperimentError::from)?;
+        Ok(())
     }
 
-    fn on_analysis(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
-        let record =
-            analyze(ctx, &self.network, self.seed, &self.solver, self.gamma).map_err(|e| {
-                TrainError::Stopped {
-                    epoch: ctx.epoch,
-                    reason: format!("analysis failed: {e}"),
-                }
-            })?;
+    fn on_analysis(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), ObserverError> {
+        let record = analyze(ctx, &self.network, self.seed, &self.solver, self.gamma)?;
         self.records.push(record);
-        write_json_lines(&self.path, &self.records)
+        write_json_lines(&self.path, &self.records).map_err(ExperimentError::from)?;
+        Ok(())
     }
 }
 
