@@ -52,13 +52,13 @@ pub enum TrainError {
     /// units are stuck where the activation is flat, so no gradient reaches the parameters
     /// (typical of a learning rate far too large for a bounded activation). Only returned when
     /// asked for ([`SaturationCheck::stop`](crate::SaturationCheck)).
-    #[error("training saturated in epoch {epoch}: the loss has not changed for {frozen_epochs} epochs and {saturated_percent:.1} % of the hidden units have |f'| below {threshold:e} on every training sample; lower the learning rate", saturated_percent = 100.0 * saturated_fraction)]
+    #[error("training saturated in epoch {epoch}: the loss has not changed for {frozen_epochs} epochs and {saturated_percent:.1} % of the unit-sample pairs of the training set have |f'| below {threshold:e}; lower the learning rate", saturated_percent = 100.0 * saturated_fraction)]
     Saturated {
         /// The 1-based epoch in which it was detected.
         epoch: usize,
         /// Consecutive epochs with an unchanged loss.
         frozen_epochs: usize,
-        /// The fraction of hidden units that are saturated on every training sample.
+        /// The fraction of saturated (unit, sample) pairs, hidden and output units.
         saturated_fraction: f64,
         /// The |f'| below which a unit counts as saturated.
         threshold: f64,

@@ -1,4 +1,4 @@
-//! Runs that go on without learning: a loss that no longer changes and hidden units stuck where
+//! Runs that go on without learning: a loss that no longer changes and units stuck where
 //! their activation is flat (a bounded activation such as tanh pushed far into its tails by a
 //! learning rate far too large). Such a run ends normally, with chance accuracy, unless
 //! something looks: [`SaturationCheck`] does, and says so in [`RunWarning`]s.
@@ -19,11 +19,11 @@ pub enum RunWarning {
         /// Consecutive epochs without change.
         epochs: usize,
     },
-    /// `fraction` of the hidden units have |f'| below `threshold` on every training sample:
+    /// `fraction` of the units have |f'| below `threshold` over the training set (unit-sample pairs):
     /// no gradient passes through them (the derivative f' of Eq. 5.4 is the factor every
     /// back-propagated error is multiplied by).
     Saturated {
-        /// Fraction of the hidden units that are saturated on every sample.
+        /// Fraction of the unit-sample pairs that are saturated.
         fraction: f64,
         /// The |f'| below which a unit counts as saturated on a sample.
         threshold: f64,
@@ -41,7 +41,7 @@ impl std::fmt::Display for RunWarning {
                 threshold,
             } => write!(
                 f,
-                "{:.1} % of the hidden units have |f'| < {threshold:e} on every training sample (saturated; lower the learning rate)",
+                "{:.1} % of the units have |f'| < {threshold:e} over the training set (unit-sample pairs) (saturated; lower the learning rate)",
                 100.0 * fraction
             ),
         }
@@ -52,16 +52,16 @@ impl std::fmt::Display for RunWarning {
 ///
 /// After every epoch the trainer compares the training loss (the sample-weighted mean of the
 /// batch losses) with the previous epoch's. Once it has not changed for `frozen_epochs`
-/// consecutive epochs, [`RunWarning::FrozenLoss`] is raised and the hidden units' derivatives
+/// consecutive epochs, [`RunWarning::FrozenLoss`] is raised and the units' derivatives
 /// are evaluated over the training set (one forward pass; only then, so a healthy run pays
-/// nothing); if at least `min_fraction` of them are below `threshold` on every sample,
+/// nothing); if at least `min_fraction` of the unit-sample pairs are below `threshold`,
 /// [`RunWarning::Saturated`] too. With `stop`, both together end the run with
 /// [`TrainError::Saturated`](crate::TrainError::Saturated).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SaturationCheck {
     /// |f'| below which a unit counts as saturated on a sample (default 1e-6).
     pub threshold: f64,
-    /// Fraction of the hidden units saturated on every sample from which the run counts as
+    /// Fraction of saturated unit-sample pairs from which the run counts as
     /// saturated (default 0.5).
     pub min_fraction: f64,
     /// Consecutive epochs with an unchanged loss from which the loss counts as frozen
@@ -140,7 +140,7 @@ impl Watch {
         self.frozen
     }
 
-    /// The fraction of saturated hidden units, if evaluated while the loss is frozen.
+    /// The fraction of saturated units, if evaluated while the loss is frozen.
     pub(crate) fn saturated(&self) -> Option<f64> {
         self.saturated
     }
@@ -153,22 +153,23 @@ impl Watch {
     }
 }
 
-/// The fraction of the hidden (bulk) neurons of `net` whose |f'(y)| (Eq. 5.4 at each sample's
-/// forward state, y = w x + b) is below `threshold` on every sample of `inputs`; 0 for a
-/// network without hidden neurons.
+/// Over the units of `net` the activation acts on (hidden and output neurons) and the samples
+/// of `inputs`, the fraction of (unit, sample) pairs whose |f'(y)| (Eq. 5.4 at the sample's
+/// forward state, y = w x + b) is below `threshold`; 0 for a network with inputs only. Outputs count too: saturated outputs
+/// alone stop every gradient, since each back-propagated error starts as (x_out - t) f'_out.
 pub fn saturated_fraction<N: Network>(
     net: &N,
     inputs: ArrayView2<'_, f64>,
     threshold: f64,
 ) -> Result<f64, CoreError> {
-    let hidden: Vec<usize> = net
+    let driven: Vec<usize> = net
         .roles()
         .iter()
         .enumerate()
-        .filter(|(_, r)| **r == Role::Bulk)
+        .filter(|(_, r)| **r != Role::Input)
         .map(|(i, _)| i)
         .collect();
-    if hidden.is_empty() {
+    if driven.is_empty() {
         return Ok(0.0);
     }
     let x = net.forward_states(inputs)?;
@@ -176,14 +177,15 @@ pub fn saturated_fraction<N: Network>(
     let xt: Array2<f64> = x.t().as_standard_layout().into_owned();
     let y = net.weights_times(xt.view())?;
     let b = net.bias();
-    let saturated = hidden
-        .iter()
-        .filter(|&&i| {
-            let act = net.activation(i);
-            y.row(i)
-                .iter()
-                .all(|&yi| act.derivative(yi + b[i]).abs() < threshold)
-        })
-        .count();
-    Ok(saturated as f64 / hidden.len() as f64)
+    let mut saturated = 0usize;
+    for &i in &driven {
+        let act = net.activation(i);
+        saturated += y
+            .row(i)
+            .iter()
+            .filter(|&&yi| act.derivative(yi + b[i]).abs() < threshold)
+            .count();
+    }
+    let pairs = driven.len() * x.nrows();
+    Ok(saturated as f64 / pairs.max(1) as f64)
 }

@@ -151,17 +151,20 @@ impl Trainer {
             source,
         };
         let mut history = cp.rate_history();
+        let differing = differing_fields(cp.sgd.config(), self.sgd.config());
+        let allowed = |f: SgdField| {
+            f == SgdField::LearningRate && policy == ResumePolicy::AllowLearningRateChange
+        };
         if let Some((field, checkpoint, trainer)) =
-            differing_field(cp.sgd.config(), self.sgd.config())
+            differing.iter().find(|(f, _, _)| !allowed(*f)).cloned()
         {
-            if !(field == SgdField::LearningRate && policy == ResumePolicy::AllowLearningRateChange)
-            {
-                return Err(refuse(CheckpointError::Settings {
-                    field,
-                    checkpoint,
-                    trainer,
-                }));
-            }
+            return Err(refuse(CheckpointError::Settings {
+                field,
+                checkpoint,
+                trainer,
+            }));
+        }
+        if !differing.is_empty() {
             history.push(RateSegment {
                 from_epoch: cp.epoch + 1,
                 learning_rate: self.sgd.config().learning_rate,
@@ -326,25 +329,31 @@ impl Trainer {
     }
 }
 
-/// The first setting other than the number of epochs in which `a` and `b` differ, with both
-/// values as text.
-fn differing_field(a: &SgdConfig, b: &SgdConfig) -> Option<(SgdField, String, String)> {
-    let pair = |f, x: &dyn std::fmt::Debug, y: &dyn std::fmt::Debug| {
-        Some((f, format!("{x:?}"), format!("{y:?}")))
-    };
+/// The settings other than the number of epochs in which `a` and `b` differ, in the order of
+/// [`SgdConfig`]'s fields, with both values as text.
+fn differing_fields(a: &SgdConfig, b: &SgdConfig) -> Vec<(SgdField, String, String)> {
+    let text = |x: &dyn std::fmt::Debug| format!("{x:?}");
+    let mut out = Vec::new();
     if a.learning_rate.to_bits() != b.learning_rate.to_bits() {
-        pair(SgdField::LearningRate, &a.learning_rate, &b.learning_rate)
-    } else if a.schedule != b.schedule {
-        pair(SgdField::Schedule, &a.schedule, &b.schedule)
-    } else if a.batch != b.batch {
-        pair(SgdField::Batch, &a.batch, &b.batch)
-    } else if a.seed != b.seed {
-        pair(SgdField::Seed, &a.seed, &b.seed)
-    } else if a.objective != b.objective {
-        pair(SgdField::Objective, &a.objective, &b.objective)
-    } else {
-        None
+        out.push((
+            SgdField::LearningRate,
+            text(&a.learning_rate),
+            text(&b.learning_rate),
+        ));
     }
+    if a.schedule != b.schedule {
+        out.push((SgdField::Schedule, text(&a.schedule), text(&b.schedule)));
+    }
+    if a.batch != b.batch {
+        out.push((SgdField::Batch, text(&a.batch), text(&b.batch)));
+    }
+    if a.seed != b.seed {
+        out.push((SgdField::Seed, text(&a.seed), text(&b.seed)));
+    }
+    if a.objective != b.objective {
+        out.push((SgdField::Objective, text(&a.objective), text(&b.objective)));
+    }
+    out
 }
 
 /// Where a run starts: the epoch, the training time before it and the learning-rate history.
