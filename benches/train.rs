@@ -10,7 +10,9 @@ mod common;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use septuple::core::{Builtin, Init, Layered};
 use septuple::io::{Mnist, SplitSizes};
-use septuple::train::{Batch, Dataset, Objective, Schedule, SgdConfig, Trainable, Trainer};
+use septuple::train::{
+    Batch, Dataset, Kernels, Objective, Schedule, SgdConfig, Trainable, Trainer,
+};
 
 fn bench(c: &mut Criterion) {
     let mnist = Mnist::embedded().unwrap();
@@ -32,7 +34,7 @@ fn bench(c: &mut Criterion) {
             .check()
             .unwrap();
             let mut net = Layered::random(sizes, Builtin::Tanh, Init::TorchLinear, 1).unwrap();
-            let mut ws = net.workspace(&data, &sgd).unwrap();
+            let mut ws = net.workspace(&data, &sgd, Kernels::default()).unwrap();
             let trainer = Trainer::new(sgd);
             let mut epoch = 0;
             group.bench_function(BenchmarkId::new(&name, label), |b| {

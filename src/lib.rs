@@ -23,7 +23,6 @@
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
-#![forbid(unsafe_code)]
 
 pub use septuple_core as core;
 pub use septuple_io as io;

@@ -139,6 +139,35 @@ fn check_batch<A: Activation>(
     Ok(())
 }
 
+/// The mean boundary loss U_d of Eq. (2.11) over a batch whose inputs are clamped to the data
+/// (Eq. 2.7), so that only the outputs contribute: from the output states `outputs` and the
+/// targets `targets` (both S x n_out, S >= 1),
+///
+/// U_d = 0.5 * (sum over all entries of (outputs - targets)^2) / S,
+///
+/// the squares summed in row-major order (sample by sample, outputs in order) from 0, so the
+/// result is the same to the last bit wherever it is computed. [`BoundaryLoss::mean_at_forward_states`]
+/// is this at a network's forward states.
+pub fn mean_boundary_loss(
+    outputs: ArrayView2<'_, f64>,
+    targets: ArrayView2<'_, f64>,
+) -> Result<f64, CoreError> {
+    if outputs.dim() != targets.dim() {
+        return Err(CoreError::shape(
+            "targets (one row per sample, one column per output neuron)",
+            targets.shape(),
+            outputs.shape(),
+        ));
+    }
+    if outputs.nrows() == 0 {
+        return Err(CoreError::Empty {
+            what: "output states".into(),
+        });
+    }
+    let d = &outputs - &targets;
+    Ok(0.5 * d.iter().map(|v| v * v).sum::<f64>() / outputs.nrows() as f64)
+}
+
 /// The boundary loss H_d(x) = 1/2 (x - x_d)^T (P_in + P_out) (x - x_d) of Eq. (2.11): half the
 /// squared error on the input and output neurons. (Eq. (2.10) writes the same sum over the
 /// outputs without the factor 1/2; we keep the 1/2 of Eq. (2.11), whose gradient is the plain
@@ -147,6 +176,19 @@ fn check_batch<A: Activation>(
 pub struct BoundaryLoss;
 
 impl BoundaryLoss {
+    /// The mean boundary loss U_d of Eq. (2.11) of a batch at the forward states of `net`
+    /// (Eq. 2.9, inputs clamped, so only the outputs contribute): [`mean_boundary_loss`] of
+    /// the network's outputs and the targets. Unlike [`Loss::mean`], which sums each sample's
+    /// H_d first, the squares are summed in one row-major pass (the same value up to
+    /// rounding).
+    pub fn mean_at_forward_states<N: crate::Network>(
+        net: &N,
+        inputs: ArrayView2<'_, f64>,
+        targets: ArrayView2<'_, f64>,
+    ) -> Result<f64, CoreError> {
+        mean_boundary_loss(net.predict(inputs)?.view(), targets)
+    }
+
     fn errors<A: Activation>(
         net: &Septuple<A>,
         states: ArrayView2<'_, f64>,
@@ -431,6 +473,33 @@ mod tests {
             // rounding ~eps/h = 1e-10.
             assert_abs_diff_eq!(analytic, fd, epsilon = 1e-8);
         }
+    }
+
+    #[test]
+    fn mean_boundary_loss_agrees_with_the_loss() {
+        // The same sum in two orders (row-major in one pass; per sample, then the mean): equal
+        // up to a few ulps of a sum of 6 terms of order 1, 1e-15 relative.
+        let net = net();
+        let inputs = array![[0.2, -0.3, 0.9], [0.0, 0.5, -0.1], [1.0, 1.0, -1.0]];
+        let targets = array![[1.0, -1.0], [-1.0, 1.0], [0.5, 0.0]];
+        let bd = Boundary::new(inputs.view(), targets.view());
+        let x = net.forward_states(inputs.view()).unwrap();
+        let a = BoundaryLoss::mean_at_forward_states(&net, inputs.view(), targets.view()).unwrap();
+        let b = BoundaryLoss.mean(&net, x.view(), &bd).unwrap();
+        approx::assert_relative_eq!(a, b, max_relative = 1e-15);
+        // The order of operations is pinned: 0.5 * (sum of squares, row-major) / S.
+        let out = net.predict(inputs.view()).unwrap();
+        let mut sum = 0.0;
+        for (o, t) in out.iter().zip(targets.iter()) {
+            sum += (o - t) * (o - t);
+        }
+        assert_eq!(a.to_bits(), (0.5 * sum / 3.0).to_bits());
+        assert!(mean_boundary_loss(out.view(), targets.t()).is_err());
+        assert!(mean_boundary_loss(
+            out.slice(ndarray::s![..0, ..]),
+            targets.slice(ndarray::s![..0, ..])
+        )
+        .is_err());
     }
 
     #[test]

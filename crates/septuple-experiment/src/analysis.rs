@@ -2,8 +2,10 @@
 //! of G at the mean forward state, its moments and complexities, the gap, the inverse
 //! temperatures it implies, and the laws of learning against the previous analyzed epoch.
 
-use ndarray::{Array2, ArrayView2, Axis};
-use septuple_core::{Boundary, Builtin, BulkLoss, BulkSolver, Layered, Loss, Network, Potential};
+use ndarray::{Array2, Axis};
+use septuple_core::{
+    mean_boundary_loss, Boundary, Builtin, BulkLoss, BulkSolver, Layered, Loss, Network, Potential,
+};
 use septuple_spectral::{analyze_states, AnalysisOptions, Faer, TopCount};
 use septuple_thermo::{
     beta_from_energy_self_consistent, beta_from_gap, beta_from_gap_eq_9_4_as_printed,
@@ -102,18 +104,11 @@ struct TrainPass {
     accuracy: f64,
 }
 
-/// The mean over samples of half the squared output error, Eq. (2.11) with the inputs
-/// clamped: 0.5 * (sum over samples and outputs of d^2) / S, summed in row-major order.
-fn output_loss(outputs: ArrayView2<'_, f64>, targets: ArrayView2<'_, f64>) -> f64 {
-    let d = &outputs - &targets;
-    0.5 * d.iter().map(|v| v * v).sum::<f64>() / outputs.nrows() as f64
-}
-
 fn train_pass(net: &Layered<Builtin>, data: &Dataset) -> Result<TrainPass, ExperimentError> {
     let states = net.forward_states(data.inputs())?;
     let outputs = states.select(Axis(1), &net.outputs());
     Ok(TrainPass {
-        boundary_loss: output_loss(outputs.view(), data.targets()),
+        boundary_loss: mean_boundary_loss(outputs.view(), data.targets())?,
         accuracy: data
             .labels()
             .map_or(f64::NAN, |l| accuracy(outputs.view(), l)),

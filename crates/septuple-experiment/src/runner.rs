@@ -9,8 +9,8 @@ use septuple_io::{Mnist, SplitSizes};
 use septuple_thermo::{EigenvalueSplit, LawChecker};
 use septuple_train::jsonl::{read_json_lines, write_json_lines};
 use septuple_train::{
-    AnalysisSchedule, Checkpoint, Checkpointer, Context, Dataset, Observer, Observers, Progress,
-    TrainError, Trainer,
+    AnalysisSchedule, Checkpoint, Checkpointer, Context, Dataset, Observer, ObserverError,
+    Observers, Progress, Trainer,
 };
 
 use crate::analysis::{analyze, laws_between, AnalysisRecord};
@@ -58,28 +58,27 @@ impl Analyzer {
     }
 }
 
+/// The analyzer's errors are [`ExperimentError`]s: the trainer returns them as
+/// [`TrainError::Observer`](septuple_train::TrainError::Observer), whose source downcasts to [`ExperimentError`].
 impl Observer<Layered<Builtin>> for Analyzer {
-    fn on_start(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
+    fn on_start(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), ObserverError> {
         if ctx.start_epoch > 0 && self.records.is_empty() && self.path.exists() {
-            self.records = read_json_lines(&self.path)?;
+            self.records = read_json_lines(&self.path).map_err(ExperimentError::from)?;
         }
         self.records.retain(|r| r.epoch <= ctx.start_epoch);
-        write_json_lines(&self.path, &self.records)
+        write_json_lines(&self.path, &self.records).map_err(ExperimentError::from)?;
+        Ok(())
     }
 
-    fn on_analysis(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), TrainError> {
-        let stopped = |e: ExperimentError| TrainError::Stopped {
-            epoch: ctx.epoch,
-            reason: format!("analysis failed: {e}"),
-        };
-        let mut record =
-            analyze(ctx, &self.network, self.seed, &self.solver, self.gamma).map_err(stopped)?;
+    fn on_analysis(&mut self, ctx: &Context<'_, Layered<Builtin>>) -> Result<(), ObserverError> {
+        let mut record = analyze(ctx, &self.network, self.seed, &self.solver, self.gamma)?;
         // The laws from the last analyzed state with a temperature, checked as the run goes.
         if let Some(previous) = self.records.iter().rev().find(|r| r.beta_energy.is_some()) {
-            record.laws = laws_between(&self.laws, previous, &record).map_err(stopped)?;
+            record.laws = laws_between(&self.laws, previous, &record)?;
         }
         self.records.push(record);
-        write_json_lines(&self.path, &self.records)
+        write_json_lines(&self.path, &self.records).map_err(ExperimentError::from)?;
+        Ok(())
     }
 }
 

@@ -8,11 +8,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Sgd;
 use crate::data::Dataset;
-use crate::error::TrainError;
-use crate::observer::{Context, Observer};
+use crate::error::{CheckpointError, TrainError};
+use crate::observer::{Context, Observer, ObserverError};
 
 const FORMAT: &str = "septuple-train-checkpoint";
-const VERSION: u32 = 1;
+/// Version 2 added the learning-rate history; version 1 files (without it) still load.
+const VERSION: u32 = 2;
+
+/// A stretch of a run trained with one base learning rate: from 1-based epoch `from_epoch`
+/// until the next segment, the rate of epoch e is the [`Schedule`](crate::Schedule) applied
+/// to `learning_rate` at e. A fresh run has one segment from epoch 1; each resume that changes
+/// the rate ([`ResumePolicy::AllowLearningRateChange`](crate::ResumePolicy)) adds one.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RateSegment {
+    /// The first epoch of the segment (1-based).
+    pub from_epoch: usize,
+    /// The base learning rate from that epoch on.
+    pub learning_rate: f64,
+}
 
 /// A training checkpoint. The sample order of an epoch depends only on (seed, epoch) and the
 /// learning rate only on the epoch, so the model, the settings and the epoch are the whole
@@ -31,6 +44,10 @@ pub struct Checkpoint<M> {
     pub data_fingerprint: u64,
     /// The model after `epoch` epochs.
     pub model: M,
+    /// The base learning rates of the run so far, by epoch (empty in version 1 files: one
+    /// segment of `sgd`'s rate from epoch 1).
+    #[serde(default)]
+    pub learning_rates: Vec<RateSegment>,
 }
 
 impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
@@ -39,21 +56,49 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
         Checkpoint {
             format: FORMAT.into(),
             version: VERSION,
-            sgd,
             epoch,
             elapsed_seconds: elapsed.as_secs_f64(),
             data_fingerprint: fingerprint(data),
+            learning_rates: vec![RateSegment {
+                from_epoch: 1,
+                learning_rate: sgd.config().learning_rate,
+            }],
+            sgd,
             model,
         }
     }
 
+    /// The same checkpoint with the learning-rate history `history`.
+    pub fn with_learning_rates(mut self, history: Vec<RateSegment>) -> Self {
+        self.learning_rates = history;
+        self
+    }
+
+    /// The learning-rate history (one segment of `sgd`'s rate for a version 1 file).
+    pub fn rate_history(&self) -> Vec<RateSegment> {
+        if self.learning_rates.is_empty() {
+            vec![RateSegment {
+                from_epoch: 1,
+                learning_rate: self.sgd.config().learning_rate,
+            }]
+        } else {
+            self.learning_rates.clone()
+        }
+    }
+
     /// Write as JSON (floats round-trip exactly) through a temporary file and a rename, so a
-    /// crash never leaves a half-written checkpoint.
+    /// crash never leaves a half-written checkpoint. The bytes are parsed back first: a
+    /// checkpoint that would not load (a NaN or infinity, which JSON writes as `null`) is
+    /// [`CheckpointError::NotLoadable`] and nothing is written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), TrainError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| TrainError::Checkpoint {
-            path: path.as_ref().to_path_buf(),
-            reason: format!("cannot serialise: {e}"),
-        })?;
+        let path = path.as_ref();
+        let bad = |source| TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            source,
+        };
+        let bytes = serde_json::to_vec(self).map_err(|e| bad(CheckpointError::Serialize(e)))?;
+        serde_json::from_slice::<Checkpoint<M>>(&bytes)
+            .map_err(|e| bad(CheckpointError::NotLoadable(e)))?;
         septuple_io::write_atomic(path, &bytes)?;
         Ok(())
     }
@@ -62,19 +107,21 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, TrainError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| TrainError::file(path, e))?;
-        let bad = |reason: String| TrainError::Checkpoint {
+        let bad = |source| TrainError::Checkpoint {
             path: path.to_path_buf(),
-            reason,
+            source,
         };
         let head: Header =
-            serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a checkpoint ({e})")))?;
-        if head.format != FORMAT || head.version != VERSION {
-            return Err(bad(format!(
-                "format {:?} version {}; expected {FORMAT:?} version {VERSION}",
-                head.format, head.version
-            )));
+            serde_json::from_slice(&bytes).map_err(|e| bad(CheckpointError::NotACheckpoint(e)))?;
+        if head.format != FORMAT || !(1..=VERSION).contains(&head.version) {
+            return Err(bad(CheckpointError::Format {
+                format: head.format,
+                version: head.version,
+                expected_format: FORMAT,
+                expected_version: VERSION,
+            }));
         }
-        serde_json::from_slice(&bytes).map_err(|e| bad(format!("invalid content: {e}")))
+        serde_json::from_slice(&bytes).map_err(|e| bad(CheckpointError::Content(e)))
     }
 }
 
@@ -157,6 +204,7 @@ impl Checkpointer {
             ctx.train,
             ctx.model.clone(),
         )
+        .with_learning_rates(ctx.learning_rates.to_vec())
         .save(&self.path)?;
         self.last = Instant::now();
         self.written += 1;
@@ -165,12 +213,12 @@ impl Checkpointer {
 }
 
 impl<M: Serialize + DeserializeOwned + Clone> Observer<M> for Checkpointer {
-    fn on_start(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_start(&mut self, _ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         self.last = Instant::now();
         Ok(())
     }
 
-    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         let by_time = self.interval.is_some_and(|i| self.last.elapsed() >= i);
         let by_epoch = self
             .every_epochs
@@ -181,7 +229,7 @@ impl<M: Serialize + DeserializeOwned + Clone> Observer<M> for Checkpointer {
         Ok(())
     }
 
-    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
-        self.write(ctx)
+    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
+        Ok(self.write(ctx)?)
     }
 }

@@ -12,7 +12,7 @@ use septuple_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::error::TrainError;
+use crate::error::{ConnectionRule, NetworkError, TrainError};
 
 /// Which connections of a [`Dag`] learn.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,12 +81,7 @@ impl<A: Activation> Dag<A> {
             }
             Edges::Mask(m) => {
                 if m.dim() != (n, n) {
-                    return Err(TrainError::Network {
-                        reason: format!(
-                            "mask of shape {:?} for {n} neurons; expected ({n}, {n})",
-                            m.dim()
-                        ),
-                    });
+                    return Err(NetworkError::MaskShape { got: m.dim(), n }.into());
                 }
                 m
             }
@@ -95,12 +90,19 @@ impl<A: Activation> Dag<A> {
         // an output, and no cycle; its topology gives the levels.
         for ((i, j), &t) in trainable.indexed_iter() {
             if t && (is_input[i] || is_output[j] || i == j) {
-                return Err(TrainError::Network {
-                    reason: format!(
-                        "connection {j} -> {i} may learn but {}; expected none into inputs (Eq. 2.2), none out of outputs (Eq. 2.3) and no self-connection",
-                        if is_input[i] { "its target is an input" } else if is_output[j] { "its source is an output" } else { "it is a self-connection" }
-                    ),
-                });
+                let rule = if is_input[i] {
+                    ConnectionRule::IntoInput
+                } else if is_output[j] {
+                    ConnectionRule::OutOfOutput
+                } else {
+                    ConnectionRule::SelfConnection
+                };
+                return Err(NetworkError::Connection {
+                    from: j,
+                    to: i,
+                    rule,
+                }
+                .into());
             }
         }
         // Row-major order lists each neuron's successors ascending.
@@ -108,13 +110,9 @@ impl<A: Activation> Dag<A> {
             .indexed_iter()
             .filter(|&((i, j), &t)| t || w[[i, j]] != 0.0)
             .map(|((i, j), _)| (j, i));
-        let topology = Digraph::from_edges(n, edges)?.topology().map_err(|cycle| {
-            TrainError::Network {
-                reason: format!(
-                    "the learning connections close the cycle {cycle:?}; expected a directed acyclic graph (Eq. 2.1)"
-                ),
-            }
-        })?;
+        let topology = Digraph::from_edges(n, edges)?
+            .topology()
+            .map_err(|cycle| NetworkError::Cycle { cycle })?;
         let level = topology.levels;
         let depth = level.iter().copied().max().unwrap_or(0);
         let mut levels = vec![Vec::new(); depth + 1];

@@ -3,7 +3,7 @@
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use septuple_io::Mnist;
 
-use crate::error::TrainError;
+use crate::error::{DataError, TrainError};
 
 /// A labelled dataset: one sample per row. `inputs` are clamped on the input neurons, `targets`
 /// are the x_d of the output neurons in the boundary loss (Eq. 2.11), `labels` (optional) are the
@@ -23,36 +23,41 @@ impl Dataset {
         targets: Array2<f64>,
         labels: Option<Vec<usize>>,
     ) -> Result<Self, TrainError> {
-        let data = |reason: String| TrainError::Data { reason };
         if inputs.nrows() != targets.nrows() {
-            return Err(data(format!(
-                "{} input rows and {} target rows; expected one of each per sample",
-                inputs.nrows(),
-                targets.nrows()
-            )));
+            return Err(DataError::Rows {
+                inputs: inputs.nrows(),
+                targets: targets.nrows(),
+            }
+            .into());
         }
         if inputs.nrows() == 0 {
-            return Err(data("no samples; expected at least one".into()));
+            return Err(DataError::Empty.into());
         }
-        if inputs.iter().chain(targets.iter()).any(|v| !v.is_finite()) {
-            return Err(data(
-                "inputs or targets hold NaN or infinity; expected finite values".into(),
-            ));
+        for (what, a) in [("inputs", &inputs), ("targets", &targets)] {
+            if let Some(((row, col), &value)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
+                return Err(DataError::NonFinite {
+                    what,
+                    row,
+                    col,
+                    value,
+                }
+                .into());
+            }
         }
         if let Some(l) = &labels {
             if l.len() != inputs.nrows() {
-                return Err(data(format!(
-                    "{} labels for {} samples; expected one per sample",
-                    l.len(),
-                    inputs.nrows()
-                )));
+                return Err(DataError::LabelCount {
+                    labels: l.len(),
+                    samples: inputs.nrows(),
+                }
+                .into());
             }
-            if let Some(&bad) = l.iter().find(|&&c| c >= targets.ncols()) {
-                return Err(data(format!(
-                    "label {bad} with {} target columns; expected labels below {}",
-                    targets.ncols(),
-                    targets.ncols()
-                )));
+            if let Some(&label) = l.iter().find(|&&c| c >= targets.ncols()) {
+                return Err(DataError::LabelRange {
+                    label,
+                    classes: targets.ncols(),
+                }
+                .into());
             }
         }
         Ok(Dataset {
@@ -113,13 +118,13 @@ impl Dataset {
 
     pub(crate) fn check_widths(&self, n_in: usize, n_out: usize) -> Result<(), TrainError> {
         if self.n_inputs() != n_in || self.n_targets() != n_out {
-            return Err(TrainError::Data {
-                reason: format!(
-                    "samples have {} inputs and {} targets; the network expects {n_in} and {n_out}",
-                    self.n_inputs(),
-                    self.n_targets()
-                ),
-            });
+            return Err(DataError::Widths {
+                inputs: self.n_inputs(),
+                targets: self.n_targets(),
+                expected_inputs: n_in,
+                expected_targets: n_out,
+            }
+            .into());
         }
         Ok(())
     }

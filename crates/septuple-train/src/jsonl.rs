@@ -14,8 +14,9 @@ use crate::error::TrainError;
 
 /// One value as one line of JSON (without the newline).
 fn json_line<T: Serialize>(path: &Path, value: &T) -> Result<String, TrainError> {
-    serde_json::to_string(value).map_err(|e| TrainError::Data {
-        reason: format!("a record for {} is not serialisable: {e}", path.display()),
+    serde_json::to_string(value).map_err(|source| TrainError::Record {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

@@ -9,9 +9,10 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 use septuple_core::{Activation, Layered};
+use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
-use crate::error::TrainError;
+use crate::error::{DataError, NetworkError, TrainError};
 
 /// Inputs whose fraction of zeros is at least this are stored sparse (compressed rows). Below
 /// it the dense product is as fast or faster.
@@ -87,6 +88,23 @@ pub struct LayerGradients {
     pub loss: f64,
 }
 
+/// The instruction sets the fast path's kernels may use, an option of the
+/// [`Trainer`](crate::Trainer) ([`with_kernels`](crate::Trainer::with_kernels)) and of
+/// [`LayeredWorkspace::with_kernels`]. The kernels use no fused multiply-add, so every choice
+/// gives the same bits; only the speed differs (AVX-512 lowers the clock of some CPUs, which
+/// can make it slower than AVX2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kernels {
+    /// The widest the CPU has: AVX-512, else AVX2, else portable code (the default).
+    #[default]
+    Auto,
+    /// AVX2 at most.
+    NoAvx512,
+    /// Portable code only.
+    Generic,
+}
+
 /// The instruction set the kernels were compiled for (chosen once, at run time). The kernels
 /// use no fused multiply-add, so every choice gives the same bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,18 +117,18 @@ enum Isa {
 }
 
 impl Isa {
-    fn detect() -> Isa {
+    /// The widest instruction set the CPU has within what `kernels` allows.
+    fn detect(kernels: Kernels) -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::env::var_os("SEPTUPLE_NO_AVX512").is_none()
-            {
+            if kernels == Kernels::Auto && std::arch::is_x86_feature_detected!("avx512f") {
                 return Isa::Avx512;
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if kernels != Kernels::Generic && std::arch::is_x86_feature_detected!("avx2") {
                 return Isa::Avx2;
             }
         }
+        let _ = kernels;
         Isa::Generic
     }
 }
@@ -206,7 +224,7 @@ impl LayeredWorkspace {
         let layout = Layout::new(&sizes);
         Ok(LayeredWorkspace {
             inputs,
-            isa: Isa::detect(),
+            isa: Isa::detect(Kernels::Auto),
             wt: net
                 .weights()
                 .iter()
@@ -222,6 +240,12 @@ impl LayeredWorkspace {
             capacity,
             layout,
         })
+    }
+
+    /// The same workspace with its kernels limited to what `kernels` allows.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.isa = Isa::detect(kernels);
+        self
     }
 
     /// Whether the input layer uses the sparse representation.
@@ -305,38 +329,35 @@ impl LayeredWorkspace {
     ) -> Result<(), TrainError> {
         let nb = batch.len();
         if nb == 0 || nb > self.capacity {
-            return Err(TrainError::Data {
-                reason: format!(
-                    "batch of {nb} samples; expected 1 to {} (the workspace's capacity)",
-                    self.capacity
-                ),
-            });
+            return Err(DataError::BatchSize {
+                samples: nb,
+                capacity: self.capacity,
+            }
+            .into());
         }
-        if let Some(&bad) = batch.iter().find(|&&i| i >= data.len()) {
-            return Err(TrainError::Data {
-                reason: format!("sample index {bad} in a dataset of {} samples", data.len()),
-            });
+        if let Some(&index) = batch.iter().find(|&&i| i >= data.len()) {
+            return Err(DataError::SampleIndex {
+                index,
+                samples: data.len(),
+            }
+            .into());
         }
         if let Inputs::Sparse(csr) = &self.inputs {
             if csr.indptr.len() != data.len() + 1 {
-                return Err(TrainError::Data {
-                    reason: format!(
-                        "the workspace was made for {} samples, the dataset has {}",
-                        csr.indptr.len() - 1,
-                        data.len()
-                    ),
-                });
+                return Err(DataError::Workspace {
+                    workspace: csr.indptr.len() - 1,
+                    dataset: data.len(),
+                }
+                .into());
             }
         }
         data.check_widths(self.layout.n[0], self.layout.n[self.layout.n.len() - 1])?;
         if activations.len() != self.wt.len() {
-            return Err(TrainError::Network {
-                reason: format!(
-                    "{} activations for {} layers",
-                    activations.len(),
-                    self.wt.len()
-                ),
-            });
+            return Err(NetworkError::Activations {
+                got: activations.len(),
+                layers: self.wt.len(),
+            }
+            .into());
         }
         Ok(())
     }
@@ -443,11 +464,14 @@ impl LayeredWorkspace {
 macro_rules! with_isa {
     ($isa:expr, $generic:ident, $avx2:ident, $avx512:ident, ($($arg:expr),*)) => {
         match $isa {
+            // The crate's only unsafe code: calling a function compiled for an instruction set.
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the variant is only chosen when the CPU reports the feature.
+            #[allow(unsafe_code)]
+            // SAFETY: `Isa::Avx512` is only chosen when the CPU reports avx512f (`Isa::detect`).
             Isa::Avx512 => unsafe { $avx512($($arg),*) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
+            #[allow(unsafe_code)]
+            // SAFETY: `Isa::Avx2` is only chosen when the CPU reports avx2 (`Isa::detect`).
             Isa::Avx2 => unsafe { $avx2($($arg),*) },
             Isa::Generic => $generic($($arg),*),
         }
@@ -466,13 +490,13 @@ fn sample_rows<A: Activation>(isa: Isa, sh: &Shared<'_, A>, first: usize, buf: &
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn sample_rows_avx2<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [f64]) {
+fn sample_rows_avx2<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [f64]) {
     sample_rows_impl(sh, first, buf)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn sample_rows_avx512<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [f64]) {
+fn sample_rows_avx512<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [f64]) {
     sample_rows_impl(sh, first, buf)
 }
 
@@ -562,7 +586,7 @@ fn input_gradient_rows(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn input_gradient_avx2(
+fn input_gradient_avx2(
     lay: &Layout,
     inputs: &Inputs,
     x: ArrayView2<'_, f64>,
@@ -577,7 +601,7 @@ unsafe fn input_gradient_avx2(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn input_gradient_avx512(
+fn input_gradient_avx512(
     lay: &Layout,
     inputs: &Inputs,
     x: ArrayView2<'_, f64>,
@@ -645,13 +669,13 @@ fn hidden_gradient(isa: Isa, lay: &Layout, k: usize, nb: usize, rows: &[f64], g:
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn hidden_gradient_avx2(lay: &Layout, k: usize, nb: usize, rows: &[f64], g: &mut [f64]) {
+fn hidden_gradient_avx2(lay: &Layout, k: usize, nb: usize, rows: &[f64], g: &mut [f64]) {
     hidden_gradient_impl(lay, k, nb, rows, g)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn hidden_gradient_avx512(lay: &Layout, k: usize, nb: usize, rows: &[f64], g: &mut [f64]) {
+fn hidden_gradient_avx512(lay: &Layout, k: usize, nb: usize, rows: &[f64], g: &mut [f64]) {
     hidden_gradient_impl(lay, k, nb, rows, g)
 }
 

@@ -4,14 +4,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use septuple_core::{Boundary, BulkLoss, BulkSolver, Loss, Potential};
+use septuple_core::ensemble::{bulk_loss_average, StateSource};
+use septuple_core::{mean_boundary_loss, Boundary, BulkSolver, DenseBudget, Potential};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{accuracy, Dataset};
 use crate::error::TrainError;
+use crate::health::RunWarning;
 use crate::jsonl::{append_json_line, read_json_lines, write_json_lines};
 use crate::model::Trainable;
-use crate::observer::{Context, Observer};
+use crate::observer::{Context, Observer, ObserverError};
 
 /// One row of metrics, taken at an analysis epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,7 +33,12 @@ pub struct MetricsRow {
     pub test_loss: Option<f64>,
     /// Test accuracy.
     pub test_accuracy: Option<f64>,
-    /// Training wall time so far (seconds; the only column that differs between runs).
+    /// Warnings about the run at that epoch (a frozen loss, saturated units: see
+    /// [`SaturationCheck`](crate::SaturationCheck)); empty for a healthy run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<RunWarning>,
+    /// Training wall time so far, excluding the time spent in observers (seconds; the only
+    /// column that differs between runs).
     pub wall_seconds: f64,
 }
 
@@ -50,11 +57,14 @@ pub fn evaluate<M: Trainable>(
     };
     let bulk_loss = match bulk {
         Some((solver, mass)) => {
-            let net = ctx.model.to_septuple()?;
+            let net = ctx.model.to_dense(DenseBudget::default())?;
             let boundary = Boundary::new(ctx.train.inputs(), ctx.train.targets());
-            let potential = Potential::mass(mass);
-            let sol = solver.solve(&net, &potential, &boundary)?;
-            Some(BulkLoss::with_potential(potential).mean(&net, sol.states.view(), &boundary)?)
+            Some(bulk_loss_average(
+                &net,
+                &Potential::mass(mass),
+                &boundary,
+                StateSource::BulkSolved(*solver),
+            )?)
         }
         None => None,
     };
@@ -66,18 +76,19 @@ pub fn evaluate<M: Trainable>(
         train_accuracy,
         test_loss,
         test_accuracy,
+        warnings: ctx.warnings.to_vec(),
         wall_seconds: ctx.elapsed.as_secs_f64(),
     })
 }
 
-/// The mean boundary loss (Eq. 2.11) of a dataset and the accuracy (if labelled).
+/// The mean boundary loss U_d (Eq. 2.11, inputs clamped: [`mean_boundary_loss`]) of a dataset
+/// at the model's outputs, and the accuracy (if labelled).
 pub fn boundary_metrics<M: Trainable>(
     model: &M,
     data: &Dataset,
 ) -> Result<(f64, Option<f64>), TrainError> {
-    let out = model.outputs(data.inputs())?;
-    let d = &out - &data.targets();
-    let loss = 0.5 * d.iter().map(|v| v * v).sum::<f64>() / data.len() as f64;
+    let out = model.predict(data.inputs())?;
+    let loss = mean_boundary_loss(out.view(), data.targets())?;
     Ok((loss, data.labels().map(|l| accuracy(out.view(), l))))
 }
 
@@ -91,7 +102,7 @@ pub struct MetricsRecorder {
     rows: Vec<MetricsRow>,
 }
 
-const CSV_HEADER: &str = "epoch,learning_rate,boundary_loss,bulk_loss,train_accuracy,test_loss,test_accuracy,wall_seconds";
+const CSV_HEADER: &str = "epoch,learning_rate,boundary_loss,bulk_loss,train_accuracy,test_loss,test_accuracy,warnings,wall_seconds";
 
 impl MetricsRecorder {
     /// Rows in memory only.
@@ -164,8 +175,16 @@ impl MetricsRecorder {
 
 fn csv_line(r: &MetricsRow) -> String {
     let opt = |v: Option<f64>| v.map(|x| format!("{x:e}")).unwrap_or_default();
+    let warnings: Vec<&str> = r
+        .warnings
+        .iter()
+        .map(|w| match w {
+            RunWarning::FrozenLoss { .. } => "frozen_loss",
+            RunWarning::Saturated { .. } => "saturated",
+        })
+        .collect();
     format!(
-        "{},{:e},{:e},{},{},{},{},{:.3}",
+        "{},{:e},{:e},{},{},{},{},{},{:.3}",
         r.epoch,
         r.learning_rate,
         r.boundary_loss,
@@ -173,12 +192,13 @@ fn csv_line(r: &MetricsRow) -> String {
         opt(r.train_accuracy),
         opt(r.test_loss),
         opt(r.test_accuracy),
+        warnings.join(";"),
         r.wall_seconds
     )
 }
 
 impl<M: Trainable> Observer<M> for MetricsRecorder {
-    fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         if let (Some(p), true) = (&self.jsonl, ctx.start_epoch > 0) {
             if self.rows.is_empty() && p.exists() {
                 self.rows = read_json_lines(p)?;
@@ -190,10 +210,10 @@ impl<M: Trainable> Observer<M> for MetricsRecorder {
                 std::fs::create_dir_all(dir).map_err(|e| TrainError::file(dir, e))?;
             }
         }
-        self.rewrite()
+        Ok(self.rewrite()?)
     }
 
-    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         let row = evaluate(ctx, self.bulk.as_ref().map(|(s, m)| (s, *m)))?;
         self.append(&row)?;
         self.rows.push(row);
@@ -202,10 +222,13 @@ impl<M: Trainable> Observer<M> for MetricsRecorder {
 }
 
 /// A progress bar over the epochs (on standard error; hidden when it is not a terminal),
-/// showing the last epoch's mean batch loss.
+/// showing the last epoch's mean batch loss. A new [`RunWarning`] (a frozen loss, saturated
+/// units) is printed on standard error when it first appears, terminal or not, unless the
+/// bar is [`hidden`](Progress::hidden). The only library code that prints.
 pub struct Progress {
     bar: ProgressBar,
     label: String,
+    warned: Vec<std::mem::Discriminant<RunWarning>>,
 }
 
 impl Progress {
@@ -214,6 +237,7 @@ impl Progress {
         Progress {
             bar: ProgressBar::hidden(),
             label: label.into(),
+            warned: Vec::new(),
         }
     }
 
@@ -224,7 +248,7 @@ impl Progress {
 }
 
 impl<M> Observer<M> for Progress {
-    fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         if !self.label.is_empty() {
             self.bar = ProgressBar::with_draw_target(
                 Some(ctx.sgd.epochs() as u64),
@@ -242,15 +266,23 @@ impl<M> Observer<M> for Progress {
         Ok(())
     }
 
-    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         self.bar.set_position(ctx.epoch as u64);
         if let Some(l) = ctx.epoch_loss {
             self.bar.set_message(format!("loss {l:.4e}"));
         }
+        for w in ctx.warnings {
+            let kind = std::mem::discriminant(w);
+            if !self.warned.contains(&kind) && !self.label.is_empty() {
+                self.warned.push(kind);
+                let line = format!("{}: warning after epoch {}: {w}", self.label, ctx.epoch);
+                self.bar.suspend(|| eprintln!("{line}"));
+            }
+        }
         Ok(())
     }
 
-    fn on_finish(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_finish(&mut self, _ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         self.bar.finish();
         Ok(())
     }

@@ -1,8 +1,8 @@
 //! What the trainer can train: the [`Trainable`] trait, implemented by [`Layered`] (the fast
 //! path) and [`Dag`] (any feedforward septuple).
 
-use ndarray::{s, Array2, ArrayView2, Axis};
-use septuple_core::{Activation, Boundary, BulkLoss, BulkSolver, Layered, Potential, Septuple};
+use ndarray::{s, ArrayView2, Axis};
+use septuple_core::{Activation, Boundary, BulkLoss, BulkSolver, Layered, Network, Potential};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -10,18 +10,23 @@ use crate::config::{Objective, Sgd};
 use crate::dag::{bulk_weighted_residuals, Dag};
 use crate::data::Dataset;
 use crate::error::TrainError;
-use crate::layered::LayeredWorkspace;
+use crate::layered::{Kernels, LayeredWorkspace};
 
-/// A network SGD can train. Parameters may live in the workspace while an epoch runs; the
-/// trainer calls [`sync`](Trainable::sync) before anyone reads the model.
-pub trait Trainable: Clone + Serialize + DeserializeOwned + Send {
-    /// The activation of the neurons.
-    type Act: Activation;
+/// A [`Network`] SGD can train: everything else (outputs, the dense septuple, f', the
+/// operators of G) comes from [`Network`]. Parameters may live in the workspace while an epoch
+/// runs; the trainer calls [`sync`](Trainable::sync) before anyone reads the model.
+pub trait Trainable: Network + Clone + Serialize + DeserializeOwned + Send {
     /// Working memory for one training set.
     type Workspace: Send;
 
-    /// Working memory for steps on `data` with the settings of `sgd`.
-    fn workspace(&self, data: &Dataset, sgd: &Sgd) -> Result<Self::Workspace, TrainError>;
+    /// Working memory for steps on `data` with the settings of `sgd`, its kernels limited to
+    /// what `kernels` allows (where the model has a choice of kernels).
+    fn workspace(
+        &self,
+        data: &Dataset,
+        sgd: &Sgd,
+        kernels: Kernels,
+    ) -> Result<Self::Workspace, TrainError>;
 
     /// One SGD step with learning rate `eta` on the samples `batch` of `data`; returns the mean
     /// loss of the batch before the step.
@@ -40,13 +45,6 @@ pub trait Trainable: Clone + Serialize + DeserializeOwned + Send {
 
     /// Whether every parameter is finite.
     fn is_finite(&self) -> bool;
-
-    /// The network as a dense septuple (for the bulk loss, saving), within the default
-    /// [`DenseBudget`](septuple_core::DenseBudget).
-    fn to_septuple(&self) -> Result<Septuple<Self::Act>, TrainError>;
-
-    /// The output states of a batch of inputs (S x n_in -> S x n_out).
-    fn outputs(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, TrainError>;
 }
 
 /// Gradient of the mean bulk loss (Eq. 3.4, mass `mass`) of a batch at its bulk-solved states
@@ -90,11 +88,15 @@ impl<A> Trainable for Layered<A>
 where
     A: Activation + Serialize + DeserializeOwned,
 {
-    type Act = A;
     type Workspace = LayeredWorkspace;
 
-    fn workspace(&self, data: &Dataset, sgd: &Sgd) -> Result<LayeredWorkspace, TrainError> {
-        LayeredWorkspace::new(self, data, sgd.batch_size(data.len()))
+    fn workspace(
+        &self,
+        data: &Dataset,
+        sgd: &Sgd,
+        kernels: Kernels,
+    ) -> Result<LayeredWorkspace, TrainError> {
+        Ok(LayeredWorkspace::new(self, data, sgd.batch_size(data.len()))?.with_kernels(kernels))
     }
 
     fn step(
@@ -158,24 +160,15 @@ where
                 .iter()
                 .all(|b| b.iter().all(|v| v.is_finite()))
     }
-
-    fn to_septuple(&self) -> Result<Septuple<A>, TrainError> {
-        Ok(Layered::to_septuple(self)?)
-    }
-
-    fn outputs(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, TrainError> {
-        Ok(septuple_core::Network::predict(self, inputs)?)
-    }
 }
 
 impl<A> Trainable for Dag<A>
 where
     A: Activation + Serialize + DeserializeOwned,
 {
-    type Act = A;
     type Workspace = ();
 
-    fn workspace(&self, data: &Dataset, _sgd: &Sgd) -> Result<(), TrainError> {
+    fn workspace(&self, data: &Dataset, _sgd: &Sgd, _kernels: Kernels) -> Result<(), TrainError> {
         data.check_widths(
             self.septuple().inputs().len(),
             self.septuple().outputs().len(),
@@ -223,13 +216,5 @@ where
     fn is_finite(&self) -> bool {
         // A septuple's values are checked finite when it is built.
         true
-    }
-
-    fn to_septuple(&self) -> Result<Septuple<A>, TrainError> {
-        Ok(self.septuple().clone())
-    }
-
-    fn outputs(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, TrainError> {
-        Ok(septuple_core::Network::predict(self.septuple(), inputs)?)
     }
 }

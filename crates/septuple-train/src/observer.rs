@@ -4,9 +4,63 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::RateSegment;
 use crate::config::Sgd;
 use crate::data::Dataset;
 use crate::error::TrainError;
+use crate::health::RunWarning;
+
+/// The error of an observer: any error (`Send + Sync + 'static`), boxed. Every such error
+/// converts into it with `?`; the trainer returns it as [`TrainError::Observer`] with the
+/// epoch, where the caller can downcast it back to its type. [`ObserverError::stop`] is the
+/// one exception: a request to stop, returned as [`TrainError::Stopped`].
+///
+/// (It does not implement [`std::error::Error`] itself, so that the blanket `From` can exist.)
+#[derive(Debug)]
+pub struct ObserverError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for ObserverError {
+    fn from(e: E) -> Self {
+        ObserverError(Box::new(e))
+    }
+}
+
+impl std::fmt::Display for ObserverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ObserverError {
+    /// A request to stop training after `epoch` (for example on a user's interrupt): the run
+    /// ends with [`TrainError::Stopped`].
+    pub fn stop(epoch: usize, reason: impl Into<String>) -> Self {
+        ObserverError::from(TrainError::Stopped {
+            epoch,
+            reason: reason.into(),
+        })
+    }
+
+    /// The error, if it is an `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.0.downcast_ref()
+    }
+
+    /// The boxed error.
+    pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self.0
+    }
+
+    /// The trainer's error for this observer error after `epoch`: a stop request stays
+    /// [`TrainError::Stopped`], anything else becomes [`TrainError::Observer`].
+    pub(crate) fn into_train_error(self, epoch: usize) -> TrainError {
+        match self.0.downcast::<TrainError>() {
+            Ok(e) if matches!(*e, TrainError::Stopped { .. }) => *e,
+            Ok(e) => TrainError::Observer { epoch, source: e },
+            Err(source) => TrainError::Observer { epoch, source },
+        }
+    }
+}
 
 /// What an observer sees. `epoch` counts completed epochs (0 before the first).
 #[derive(Debug)]
@@ -23,29 +77,39 @@ pub struct Context<'a, M> {
     pub test: Option<&'a Dataset>,
     /// The SGD settings.
     pub sgd: &'a Sgd,
+    /// The base learning rates of the run by epoch (more than one segment after a resume that
+    /// changed the rate).
+    pub learning_rates: &'a [RateSegment],
+    /// Warnings about the state of the run at this epoch (see [`SaturationCheck`](crate::SaturationCheck)).
+    pub warnings: &'a [RunWarning],
     /// Mean batch loss of the last epoch (None before the first).
     pub epoch_loss: Option<f64>,
-    /// Training wall time so far, including the time before a resume.
+    /// Training wall time so far, including the time before a resume and excluding the time
+    /// spent in observers.
     pub elapsed: Duration,
+    /// Wall time spent in observers so far in this run (not counted in `elapsed`).
+    pub observer_time: Duration,
 }
 
 /// Called by the trainer; every method has a no-op default. An error stops training and is
-/// returned to the caller.
+/// returned to the caller as [`TrainError::Observer`] (or [`TrainError::Stopped`] for
+/// [`ObserverError::stop`]). The time observers take is not training time: it is left out of
+/// [`Context::elapsed`].
 pub trait Observer<M> {
     /// Before the first epoch of this run (fresh or resumed: see `ctx.start_epoch`).
-    fn on_start(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_start(&mut self, _ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         Ok(())
     }
     /// After every epoch. Keep it cheap.
-    fn on_epoch(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_epoch(&mut self, _ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         Ok(())
     }
     /// At the analysis epochs of the [`AnalysisSchedule`] (after `on_epoch`).
-    fn on_analysis(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_analysis(&mut self, _ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         Ok(())
     }
     /// After the last epoch.
-    fn on_finish(&mut self, _ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_finish(&mut self, _ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         Ok(())
     }
 }
@@ -80,31 +144,31 @@ impl<'o, M> Observers<'o, M> {
 }
 
 impl<M> Observer<M> for Observers<'_, M> {
-    fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         self.list.iter_mut().try_for_each(|o| o.on_start(ctx))
     }
-    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         self.list.iter_mut().try_for_each(|o| o.on_epoch(ctx))
     }
-    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         self.list.iter_mut().try_for_each(|o| o.on_analysis(ctx))
     }
-    fn on_finish(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_finish(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         self.list.iter_mut().try_for_each(|o| o.on_finish(ctx))
     }
 }
 
 impl<M, O: Observer<M> + ?Sized> Observer<M> for &mut O {
-    fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_start(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         (**self).on_start(ctx)
     }
-    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         (**self).on_epoch(ctx)
     }
-    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         (**self).on_analysis(ctx)
     }
-    fn on_finish(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_finish(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         (**self).on_finish(ctx)
     }
 }

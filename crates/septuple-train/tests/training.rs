@@ -9,7 +9,8 @@ use septuple_core::{Builtin, Init, Layered};
 use septuple_io::Mnist;
 use septuple_train::{
     AnalysisSchedule, Batch, Checkpointer, Context, Dag, Dataset, Edges, MetricsRecorder,
-    Objective, Observer, Observers, Schedule, SgdConfig, TrainError, Trainable, Trainer,
+    Objective, Observer, ObserverError, Observers, Schedule, SgdConfig, TrainError, Trainable,
+    Trainer,
 };
 
 fn mnist(range: std::ops::Range<usize>) -> Dataset {
@@ -105,12 +106,9 @@ fn same_bits_whatever_the_thread_count() {
 struct Kill(usize);
 
 impl<M> Observer<M> for Kill {
-    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         if ctx.epoch == self.0 {
-            return Err(TrainError::Stopped {
-                epoch: ctx.epoch,
-                reason: "killed".into(),
-            });
+            return Err(ObserverError::stop(ctx.epoch, "killed"));
         }
         Ok(())
     }
@@ -120,7 +118,7 @@ impl<M> Observer<M> for Kill {
 struct Losses<'a>(&'a mut Vec<f64>);
 
 impl<M> Observer<M> for Losses<'_> {
-    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), TrainError> {
+    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
         self.0.push(ctx.epoch_loss.unwrap());
         Ok(())
     }
@@ -367,4 +365,92 @@ fn pinned_trajectory() {
     for (l, p) in losses.iter().zip(pinned) {
         assert_relative_eq!(*l, p, max_relative = 1e-12);
     }
+}
+
+fn tiny_data() -> Dataset {
+    let x = Array2::from_shape_fn((40, 5), |(i, j)| ((i * 5 + j) as f64).sin());
+    let t = Array2::from_shape_fn((40, 2), |(i, j)| ((i + j) as f64).cos() * 0.5);
+    Dataset::new(x, t, None).unwrap()
+}
+
+/// Sleeps at every analysis epoch, as a slow analysis would, and sums the time it slept.
+#[derive(Default)]
+struct Slow {
+    slept: std::time::Duration,
+    seen: Vec<std::time::Duration>,
+}
+
+impl<M> Observer<M> for Slow {
+    fn on_analysis(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
+        self.seen.push(ctx.elapsed);
+        let t = std::time::Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        self.slept += t.elapsed();
+        Ok(())
+    }
+}
+
+#[test]
+fn training_time_excludes_observers() {
+    let train = tiny_data();
+    let mut net = Layered::random(&[5, 4, 2], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
+    let mut slow = Slow::default();
+    let outer = std::time::Instant::now();
+    let summary = Trainer::new(sgd(3, Batch::Size(10), 0.1))
+        .with_schedule(AnalysisSchedule::Every(1))
+        .run(&mut net, &train, None, &mut slow)
+        .unwrap();
+    let wall = outer.elapsed();
+    // No thresholds on wall time: the training time is the run's wall time less the time spent
+    // in observers, which contains every sleep, and the monotonic clock read around the run
+    // can only see more. So `elapsed + slept <= wall` holds however loaded the machine is;
+    // counting the observers (600 ms of sleep against microseconds of training and setup)
+    // breaks it.
+    assert!(summary.observer_time >= slow.slept);
+    assert!(summary.elapsed + slow.slept <= wall, "{summary:?} {wall:?}");
+    // Each analysis epoch saw the training time so far, which does not hold the earlier sleeps.
+    for pair in slow.seen.windows(2) {
+        assert!(pair[1] >= pair[0]);
+    }
+    assert!(*slow.seen.last().unwrap() + 2 * std::time::Duration::from_millis(200) <= wall);
+}
+
+/// An error of an observer's own type.
+#[derive(Debug, PartialEq)]
+struct AnalysisFailed(usize);
+
+impl std::fmt::Display for AnalysisFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "analysis of epoch {} failed", self.0)
+    }
+}
+
+impl std::error::Error for AnalysisFailed {}
+
+struct FailsAt(usize);
+
+impl<M> Observer<M> for FailsAt {
+    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
+        if ctx.epoch == self.0 {
+            return Err(AnalysisFailed(ctx.epoch).into());
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn an_observer_error_keeps_its_type() {
+    let train = tiny_data();
+    let mut net = Layered::random(&[5, 4, 2], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
+    let err = Trainer::new(sgd(5, Batch::Size(10), 0.1))
+        .run(&mut net, &train, None, &mut FailsAt(2))
+        .unwrap_err();
+    let TrainError::Observer { epoch, source } = err else {
+        panic!("expected an observer error, got {err}");
+    };
+    assert_eq!(epoch, 2);
+    assert_eq!(
+        source.downcast_ref::<AnalysisFailed>(),
+        Some(&AnalysisFailed(2))
+    );
 }
