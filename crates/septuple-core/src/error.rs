@@ -48,7 +48,7 @@ pub enum CoreError {
         /// The repeated index.
         index: usize,
     },
-    /// A weight w[row][col] is given twice in a list of (i, j, value) triplets.
+    /// A weight `w[row][col]` is given twice in a list of (i, j, value) triplets.
     #[error("weight w[{row}][{col}] is given twice, by triplets {first} and {second}; each connection may appear once")]
     DuplicateEntry {
         /// The target neuron i of the connection.

@@ -7,20 +7,22 @@
 //! 8 (N + 1) bytes.
 //!
 //! Why `sprs` and not a CSR of our own: w V and w^T V on a random N = 10^5 matrix with
-//! nnz = 999,940 (uniform (i, j), one thread, the same summation order in both, so the results
-//! agree to the bit), mean of 20 products on a shared 2-core machine:
+//! nnz = 999,940 (uniform (i, j)), one thread, the same summation order in both (the results
+//! agree to the bit), mean of 20 products on a shared, loaded 2-core machine, two runs
+//! (a scratch crate, then the in-tree benchmark below):
 //!
 //! | product | k | `sprs` 0.11 | own CSR loop |
 //! | --- | --- | --- | --- |
-//! | w V | 1 | 4.7 ms | 7.4 ms |
-//! | w V | 8 | 88 ms | 79 ms |
-//! | w^T V, CSR of w^T | 1 | 6.0 ms | 8.8 ms |
-//! | w^T V, CSR of w^T | 8 | 91 ms | 86 ms |
-//! | w^T V, `sprs` CSC view of w | 1 / 8 | 4.2 / 220 ms | |
+//! | w V | 1 | 4.7 / 11.5 ms | 7.4 / 14.6 ms |
+//! | w V | 8 | 88 / 207 ms | 79 / 244 ms |
+//! | w^T V, CSR of w^T | 1 | 6.0 / 11.5 ms | 8.8 / 22.9 ms |
+//! | w^T V, CSR of w^T | 8 | 91 / 246 ms | 86 / 221 ms |
+//! | w^T V, `sprs` CSC view of w | 1 / 8 | 4.2 / 220, 11.2 / 499 ms | |
 //!
-//! Ours is not measurably faster (5-10% at k = 8, within the noise of a shared machine, and
-//! 1.5x slower at k = 1), so the crate it is; the CSC view of w is 2.4x slower at k = 8, hence
-//! the stored CSR of w^T. Reproduce with
+//! Ours is not measurably faster (within +-15% either way at k = 8, 1.3-2x slower at k = 1),
+//! so the crate it is, without its `multi_thread` feature (results must not depend on the
+//! thread count); the CSC view of w is twice as slow at k = 8, hence the stored CSR of w^T.
+//! Reproduce with
 //! `cargo test -p septuple-core --release --test sparse -- --ignored csr_benchmark --nocapture`.
 
 use std::borrow::Cow;
