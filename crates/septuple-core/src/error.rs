@@ -48,6 +48,18 @@ pub enum CoreError {
         /// The repeated index.
         index: usize,
     },
+    /// A weight `w[row][col]` is given twice in a list of (i, j, value) triplets.
+    #[error("weight w[{row}][{col}] is given twice, by triplets {first} and {second}; each connection may appear once")]
+    DuplicateEntry {
+        /// The target neuron i of the connection.
+        row: usize,
+        /// The source neuron j of the connection.
+        col: usize,
+        /// The position of the first triplet naming it.
+        first: usize,
+        /// The position of the second.
+        second: usize,
+    },
     /// A neuron is both an input and an output neuron.
     #[error("neuron {index} is both an input and an output neuron; P_in and P_out must project onto disjoint subspaces")]
     OverlappingProjections {

@@ -20,6 +20,7 @@ mod loss;
 mod network;
 mod propagate;
 mod septuple;
+mod sparse;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 
@@ -32,3 +33,4 @@ pub use loss::{mean_boundary_loss, Boundary, BoundaryLoss, BulkLoss, Loss, Poten
 pub use network::{DenseBudget, Network};
 pub use propagate::{FixedPointOptions, FixedState};
 pub use septuple::{Feedforward, Parts, Role, Septuple};
+pub use sparse::{SparseSeptuple, Triplet};

@@ -44,9 +44,21 @@ impl<'a> Boundary<'a> {
     /// Check the data against a septuple: shapes, sample counts, finiteness; targets present
     /// exactly when the septuple has output neurons.
     pub fn check<A: Activation>(&self, net: &Septuple<A>) -> Result<(), CoreError> {
-        net.check_inputs(self.inputs)?;
+        self.check_counts(net.inputs().len(), net.outputs().len())
+    }
+
+    /// [`Boundary::check`] for a network with `n_in` input and `n_out` output neurons.
+    pub(crate) fn check_counts(&self, n_in: usize, n_out: usize) -> Result<(), CoreError> {
+        if self.inputs.ncols() != n_in {
+            return Err(CoreError::shape(
+                "input data (one row per sample, one column per input neuron)",
+                self.inputs.shape(),
+                &[self.inputs.nrows(), n_in],
+            ));
+        }
+        check_finite("input data", self.inputs)?;
         let s = self.inputs.nrows();
-        match (self.targets, net.outputs().len()) {
+        match (self.targets, n_out) {
             (None, 0) => Ok(()),
             (None, n_out) => Err(CoreError::MissingTargets { n_out, samples: s }),
             (Some(t), n_out) => {

@@ -56,8 +56,9 @@ impl DenseBudget {
 /// neuron i; a batch of states is an S x N matrix (one row per sample); a block of vectors is
 /// N x k (one column per vector).
 ///
-/// Implemented by [`Septuple`] (dense w) and [`Layered`](crate::Layered) (one matrix per
-/// layer); implementations that store w sparsely make every block product O(nnz(w) k).
+/// Implemented by [`Septuple`] (dense w), [`Layered`](crate::Layered) (one matrix per
+/// layer) and [`SparseSeptuple`](crate::SparseSeptuple) (w in CSR, every block product
+/// O(nnz(w) k)).
 pub trait Network: Sync {
     /// The activation of the neurons (Eq. 2.6).
     type Act: Activation;

@@ -29,7 +29,7 @@ impl Default for FixedPointOptions {
 }
 
 impl FixedPointOptions {
-    fn check(&self) -> Result<(), CoreError> {
+    pub(crate) fn check(&self) -> Result<(), CoreError> {
         if !(self.tolerance.is_finite() && self.tolerance >= 0.0) {
             return Err(CoreError::Parameter {
                 name: "tolerance",

@@ -137,31 +137,7 @@ impl<A: Activation> Septuple<A> {
         }
         check_finite("weight matrix w", &w)?;
         check_finite("bias vector b", &b)?;
-        let mut roles = vec![Role::Bulk; n];
-        for (what, list, role) in [
-            ("input list", &inputs, Role::Input),
-            ("output list", &outputs, Role::Output),
-        ] {
-            for &i in list.iter() {
-                if i >= n {
-                    return Err(CoreError::IndexOutOfRange {
-                        what: what.into(),
-                        index: i,
-                        n,
-                    });
-                }
-                match roles[i] {
-                    Role::Bulk => roles[i] = role,
-                    r if r == role => {
-                        return Err(CoreError::DuplicateIndex {
-                            what: what.into(),
-                            index: i,
-                        })
-                    }
-                    _ => return Err(CoreError::OverlappingProjections { index: i }),
-                }
-            }
-        }
+        let roles = roles_of(n, &inputs, &outputs)?;
         let bulk = (0..n).filter(|&i| roles[i] == Role::Bulk).collect();
         let driven = (0..n).filter(|&i| roles[i] != Role::Input).collect();
         Ok(Septuple {
@@ -461,6 +437,41 @@ impl<A: Activation> Septuple<A> {
             what: what.to_string(),
         })
     }
+}
+
+/// The role of each of `n` neurons given the input and output lists: every index in range,
+/// no repeats within a list, the lists disjoint.
+pub(crate) fn roles_of(
+    n: usize,
+    inputs: &[usize],
+    outputs: &[usize],
+) -> Result<Vec<Role>, CoreError> {
+    let mut roles = vec![Role::Bulk; n];
+    for (what, list, role) in [
+        ("input list", inputs, Role::Input),
+        ("output list", outputs, Role::Output),
+    ] {
+        for &i in list.iter() {
+            if i >= n {
+                return Err(CoreError::IndexOutOfRange {
+                    what: what.into(),
+                    index: i,
+                    n,
+                });
+            }
+            match roles[i] {
+                Role::Bulk => roles[i] = role,
+                r if r == role => {
+                    return Err(CoreError::DuplicateIndex {
+                        what: what.into(),
+                        index: i,
+                    })
+                }
+                _ => return Err(CoreError::OverlappingProjections { index: i }),
+            }
+        }
+    }
+    Ok(roles)
 }
 
 #[cfg(test)]

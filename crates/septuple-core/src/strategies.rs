@@ -19,7 +19,7 @@ use std::ops::RangeInclusive;
 use ndarray::{Array1, Array2};
 use proptest::prelude::*;
 
-use crate::{Builtin, Layered, Septuple};
+use crate::{Builtin, Layered, Septuple, SparseSeptuple};
 
 /// A smooth built-in activation (tanh or logistic).
 pub fn smooth_activation() -> impl Strategy<Value = Builtin> {
@@ -114,4 +114,9 @@ pub fn feedforward_septuple(n: RangeInclusive<usize>) -> impl Strategy<Value = S
         Septuple::new(w, Array1::from(b), vec![act; n], inputs, outputs)
             .unwrap_or_else(|e| unreachable!("{e}"))
     })
+}
+
+/// The septuples of [`feedforward_septuple`] in sparse form (w as CSR, zeros not stored).
+pub fn sparse_septuple(n: RangeInclusive<usize>) -> impl Strategy<Value = SparseSeptuple<Builtin>> {
+    feedforward_septuple(n).prop_map(|s| SparseSeptuple::from(&s))
 }

@@ -1,0 +1,919 @@
+//! The sparse septuple: the septuple of Sec. 2 with w in compressed sparse row form, for networks
+//! of 10^4 to 10^7 neurons (convolutional nets, imported graphs) in O(N + nnz) memory.
+//!
+//! Storage: w as a CSR matrix of the `sprs` crate (rows = target neuron i, columns = source
+//! neuron j, columns ascending within a row) and a second CSR matrix of w^T (rows = source j),
+//! so that w V and w^T V are both row-wise gathers. Both take 16 bytes per connection plus
+//! 8 (N + 1) bytes.
+//!
+//! Why `sprs` and not a CSR of our own: w V and w^T V on a random N = 10^5 matrix with
+//! nnz = 999,940 (uniform (i, j)), one thread, the same summation order in both (the results
+//! agree to the bit), mean of 20 products on a shared, loaded 2-core machine, two runs
+//! (a scratch crate, then the in-tree benchmark below):
+//!
+//! | product | k | `sprs` 0.11 | own CSR loop |
+//! | --- | --- | --- | --- |
+//! | w V | 1 | 4.7 / 11.5 ms | 7.4 / 14.6 ms |
+//! | w V | 8 | 88 / 207 ms | 79 / 244 ms |
+//! | w^T V, CSR of w^T | 1 | 6.0 / 11.5 ms | 8.8 / 22.9 ms |
+//! | w^T V, CSR of w^T | 8 | 91 / 246 ms | 86 / 221 ms |
+//! | w^T V, `sprs` CSC view of w | 1 / 8 | 4.2 / 220, 11.2 / 499 ms | |
+//!
+//! Ours is not measurably faster (within +-15% either way at k = 8, 1.3-2x slower at k = 1),
+//! so the crate it is, without its `multi_thread` feature (results must not depend on the
+//! thread count); the CSC view of w is twice as slow at k = 8, hence the stored CSR of w^T.
+//! Reproduce with
+//! `cargo test -p septuple-core --release --test sparse -- --ignored csr_benchmark --nocapture`.
+
+use std::borrow::Cow;
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sprs::CsMat;
+
+use crate::activation::{Activation, Builtin};
+use crate::bulk::{BulkSolution, BulkSolver};
+use crate::error::{check_finite, CoreError};
+use crate::graph::{Digraph, Topology};
+use crate::layered::Layered;
+use crate::loss::{Boundary, BulkLoss, Potential};
+use crate::network::{check_block, check_state, check_vectors, DenseBudget, Network};
+use crate::propagate::{FixedPointOptions, FixedState};
+use crate::septuple::{roles_of, Feedforward, Role, Septuple};
+
+/// A weight given as a triplet (i, j, value): the connection from neuron j into neuron i,
+/// `w[[i, j]] = value`.
+pub type Triplet = (usize, usize, f64);
+
+/// A neural septuple (Sec. 2) whose weight matrix w is stored sparsely: O(N + nnz) memory and
+/// O(nnz k) for every block product of the [`Network`] trait.
+///
+/// The same object as a dense [`Septuple`] with the same w, b, activations and projections
+/// ([`SparseSeptuple::from`] a `&Septuple` and [`Network::to_dense`] convert exactly). A value of
+/// this type is always valid: every index in range, every number finite, no connection given
+/// twice, the projections disjoint and free of repeats. A connection exists where the weight is
+/// non-zero: explicit zeros among the triplets are dropped, so [`Network::n_connections`] is the
+/// number of stored entries and the weight graph (Eq. 2.1) is the one of the dense form.
+///
+/// Propagation: when the weight graph is acyclic, [`Network::forward_states`] reaches the fixed
+/// state of Eq. (2.9) in one sweep in topological order, inputs clamped to the data (Eq. 2.7);
+/// a recurrent sparse septuple is iterated like [`Septuple::fixed_state`] (Eq. 2.5 from
+/// x(0) = P_in x_d, Eq. 2.4) by [`SparseSeptuple::fixed_state`], which may fail to converge.
+///
+/// Losses and the bulk solve: the boundary loss (Eq. 2.11) and the bulk loss (Eqs. 3.1, 3.4) at
+/// given states are evaluated on the sparse form in O(nnz S) by
+/// [`SparseSeptuple::boundary_loss_values`] and [`SparseSeptuple::bulk_loss_values`]; the
+/// [`Loss`](crate::Loss) trait and [`BulkSolver`] work on the dense form, which
+/// [`SparseSeptuple::bulk_solve`] builds within a [`DenseBudget`] (or refuses with
+/// [`CoreError::TooLarge`]).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(
+    try_from = "SparseData<A>",
+    bound(deserialize = "A: Activation + Deserialize<'de>")
+)]
+pub struct SparseSeptuple<A = Builtin> {
+    w: CsMat<f64>,
+    wt: CsMat<f64>,
+    b: Array1<f64>,
+    activations: Vec<A>,
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+    roles: Vec<Role>,
+    topology: Result<Topology, Vec<usize>>,
+}
+
+/// The serialised form of a [`SparseSeptuple`]: N, the non-zero weights as (i, j, value)
+/// triplets in row order, b, the activations and the projections.
+#[derive(Deserialize)]
+struct SparseData<A> {
+    n: usize,
+    weights: Vec<Triplet>,
+    b: Array1<f64>,
+    activations: Vec<A>,
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+}
+
+#[derive(Serialize)]
+struct SparseRef<'a, A> {
+    n: usize,
+    weights: Vec<Triplet>,
+    b: &'a Array1<f64>,
+    activations: &'a [A],
+    inputs: &'a [usize],
+    outputs: &'a [usize],
+}
+
+impl<A: Serialize + Activation> Serialize for SparseSeptuple<A> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SparseRef {
+            n: self.n_neurons(),
+            weights: self.triplets(),
+            b: &self.b,
+            activations: &self.activations,
+            inputs: &self.inputs,
+            outputs: &self.outputs,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<A: Activation> TryFrom<SparseData<A>> for SparseSeptuple<A> {
+    type Error = CoreError;
+    fn try_from(d: SparseData<A>) -> Result<Self, CoreError> {
+        SparseSeptuple::from_triplets(d.n, &d.weights, d.b, d.activations, d.inputs, d.outputs)
+    }
+}
+
+impl<A: Activation + PartialEq> PartialEq for SparseSeptuple<A> {
+    /// The same N, weights, biases, activations and projections.
+    fn eq(&self, other: &Self) -> bool {
+        self.w == other.w
+            && self.b == other.b
+            && self.activations == other.activations
+            && self.inputs == other.inputs
+            && self.outputs == other.outputs
+    }
+}
+
+/// Row-compressed arrays (offsets of length rows + 1, column indices, values).
+struct Compressed {
+    indptr: Vec<usize>,
+    indices: Vec<usize>,
+    data: Vec<f64>,
+}
+
+/// A stable counting sort of the entries `keys[p]` into `n` buckets: the positions of the
+/// entries bucket by bucket, in their given order within a bucket, and the bucket offsets.
+fn bucket(
+    n: usize,
+    keys: impl ExactSizeIterator<Item = usize> + Clone,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut offsets = vec![0usize; n + 1];
+    for k in keys.clone() {
+        offsets[k + 1] += 1;
+    }
+    for k in 0..n {
+        offsets[k + 1] += offsets[k];
+    }
+    let mut fill = offsets.clone();
+    let mut perm = vec![0usize; keys.len()];
+    for (p, k) in keys.enumerate() {
+        perm[fill[k]] = p;
+        fill[k] += 1;
+    }
+    (perm, offsets)
+}
+
+/// The transpose of an n x n row-compressed matrix, again row-compressed with ascending
+/// indices in each row (a stable counting sort by column, O(n + nnz)).
+fn transpose(n: usize, m: &Compressed) -> Compressed {
+    let (perm, indptr) = bucket(n, m.indices.iter().copied());
+    // The row of entry p: entries are stored row by row.
+    let mut row_of = vec![0usize; m.indices.len()];
+    for i in 0..n {
+        row_of[m.indptr[i]..m.indptr[i + 1]].fill(i);
+    }
+    Compressed {
+        indptr,
+        indices: perm.iter().map(|&p| row_of[p]).collect(),
+        data: perm.iter().map(|&p| m.data[p]).collect(),
+    }
+}
+
+fn to_csmat(n: usize, m: Compressed) -> CsMat<f64> {
+    CsMat::try_new((n, n), m.indptr, m.indices, m.data)
+        .unwrap_or_else(|(_, _, _, e)| unreachable!("a sorted CSR structure was built: {e}"))
+}
+
+impl<A: Activation> SparseSeptuple<A> {
+    /// Build and validate a sparse septuple of `n` neurons in O(N + nnz) time and memory.
+    ///
+    /// `triplets` are the weights (i, j, value), `w[[i, j]] = value` the weight from neuron j into
+    /// neuron i, in any order; every (i, j) may appear once (a repeat is
+    /// [`CoreError::DuplicateEntry`] naming both triplets, whatever their values), every value
+    /// must be finite ([`CoreError::NonFinite`] with index `[i, j]`) and zeros are dropped (no
+    /// connection). `b` and `activations` have N entries; `inputs` and `outputs` list the
+    /// neurons spanned by P_in and P_out (in the order of the columns of input data and targets),
+    /// in range, free of repeats and disjoint. The topological order of the weight graph
+    /// (Eq. 2.1) is computed once here.
+    pub fn from_triplets(
+        n: usize,
+        triplets: &[Triplet],
+        b: Array1<f64>,
+        activations: Vec<A>,
+        inputs: Vec<usize>,
+        outputs: Vec<usize>,
+    ) -> Result<Self, CoreError> {
+        if n == 0 {
+            return Err(CoreError::Empty {
+                what: "sparse septuple (N = 0 neurons)".into(),
+            });
+        }
+        if b.len() != n {
+            return Err(CoreError::shape("bias vector b", b.shape(), &[n]));
+        }
+        if activations.len() != n {
+            return Err(CoreError::shape(
+                "activation list",
+                &[activations.len()],
+                &[n],
+            ));
+        }
+        for (k, &(i, j, v)) in triplets.iter().enumerate() {
+            for (index, side) in [(i, "target i"), (j, "source j")] {
+                if index >= n {
+                    return Err(CoreError::IndexOutOfRange {
+                        what: format!("weight triplet {k} ({side})"),
+                        index,
+                        n,
+                    });
+                }
+            }
+            if !v.is_finite() {
+                return Err(CoreError::NonFinite {
+                    what: format!("weight triplet {k}"),
+                    index: vec![i, j],
+                    value: v,
+                });
+            }
+        }
+        check_finite("bias vector b", &b)?;
+        let roles = roles_of(n, &inputs, &outputs)?;
+        // Sort by column, then stably by row: rows in order, columns ascending within a row,
+        // repeats adjacent and in their given order.
+        let (by_col, _) = bucket(n, triplets.iter().map(|t| t.1));
+        let (by_row, indptr_all) = bucket(n, by_col.iter().map(|&p| triplets[p].0));
+        let mut indptr = Vec::with_capacity(n + 1);
+        indptr.push(0);
+        let mut indices = Vec::with_capacity(triplets.len());
+        let mut data = Vec::with_capacity(triplets.len());
+        for i in 0..n {
+            let row = &by_row[indptr_all[i]..indptr_all[i + 1]];
+            for (q, &pos) in row.iter().enumerate() {
+                let p = by_col[pos];
+                let (_, j, v) = triplets[p];
+                if q > 0 {
+                    let prev = by_col[row[q - 1]];
+                    if triplets[prev].1 == j {
+                        return Err(CoreError::DuplicateEntry {
+                            row: i,
+                            col: j,
+                            first: prev.min(p),
+                            second: prev.max(p),
+                        });
+                    }
+                }
+                if v != 0.0 {
+                    indices.push(j);
+                    data.push(v);
+                }
+            }
+            indptr.push(indices.len());
+        }
+        let w = Compressed {
+            indptr,
+            indices,
+            data,
+        };
+        let wt = transpose(n, &w);
+        let topology = {
+            let edges = (0..n).flat_map(|j| {
+                wt.indices[wt.indptr[j]..wt.indptr[j + 1]]
+                    .iter()
+                    .map(move |&i| (j, i))
+            });
+            Digraph::from_edges(n, edges)?.topology()
+        };
+        Ok(SparseSeptuple {
+            w: to_csmat(n, w),
+            wt: to_csmat(n, wt),
+            b,
+            activations,
+            inputs,
+            outputs,
+            roles,
+            topology,
+        })
+    }
+
+    /// [`SparseSeptuple::from_triplets`] with one activation for every neuron.
+    pub fn with_activation(
+        n: usize,
+        triplets: &[Triplet],
+        b: Array1<f64>,
+        activation: A,
+        inputs: Vec<usize>,
+        outputs: Vec<usize>,
+    ) -> Result<Self, CoreError> {
+        Self::from_triplets(n, triplets, b, vec![activation; n], inputs, outputs)
+    }
+
+    /// The sparse form of a layered network, built from the non-zero entries of its layer
+    /// matrices in O(N + sum of the layer matrices' sizes), never an N x N matrix: the neuron
+    /// order, biases (zero on inputs) and activations of [`Network::to_dense`] for a
+    /// [`Layered`].
+    pub fn from_layered(net: &Layered<A>) -> Self {
+        let off = net.offsets();
+        let mut triplets = Vec::new();
+        for (l, w) in net.weights().iter().enumerate() {
+            for ((r, c), &v) in w.indexed_iter() {
+                if v != 0.0 {
+                    triplets.push((off[l + 1] + r, off[l] + c, v));
+                }
+            }
+        }
+        let n = Layered::n_neurons(net);
+        let acts = (0..n)
+            .map(|i| Network::activation(net, i).clone())
+            .collect();
+        Self::from_triplets(
+            n,
+            &triplets,
+            Network::bias(net).into_owned(),
+            acts,
+            Network::inputs(net).into_owned(),
+            Network::outputs(net).into_owned(),
+        )
+        .unwrap_or_else(|e| unreachable!("a valid layered network gives a valid septuple: {e}"))
+    }
+
+    /// The number of neurons N.
+    pub fn n_neurons(&self) -> usize {
+        self.b.len()
+    }
+
+    /// w in compressed sparse row form: row i holds the weights into neuron i, columns
+    /// ascending.
+    pub fn weights(&self) -> &CsMat<f64> {
+        &self.w
+    }
+
+    /// w^T in compressed sparse row form: row j holds the weights out of neuron j, targets
+    /// ascending.
+    pub fn weights_t(&self) -> &CsMat<f64> {
+        &self.wt
+    }
+
+    /// The non-zero weights as (i, j, value) triplets in row order, columns ascending.
+    pub fn triplets(&self) -> Vec<Triplet> {
+        let mut t = Vec::with_capacity(self.w.nnz());
+        for (i, row) in self.w.outer_iterator().enumerate() {
+            t.extend(row.iter().map(|(j, &v)| (i, j, v)));
+        }
+        t
+    }
+
+    /// The weights into neuron `i` (a row of w): the source neurons, ascending, and the weights.
+    pub fn row(&self, i: usize) -> (&[usize], &[f64]) {
+        let (p0, p1) = (self.w.indptr().index(i), self.w.indptr().index(i + 1));
+        (&self.w.indices()[p0..p1], &self.w.data()[p0..p1])
+    }
+
+    /// The bias vector b.
+    pub fn bias(&self) -> ArrayView1<'_, f64> {
+        self.b.view()
+    }
+
+    /// The activation of each neuron (Eq. 2.6).
+    pub fn activations(&self) -> &[A] {
+        &self.activations
+    }
+
+    /// The input neurons (P_in), in the order of the columns of input data.
+    pub fn inputs(&self) -> &[usize] {
+        &self.inputs
+    }
+
+    /// The output neurons (P_out), in the order of the columns of targets.
+    pub fn outputs(&self) -> &[usize] {
+        &self.outputs
+    }
+
+    /// The role of every neuron.
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
+    /// The feedforward conditions Eqs. (2.1)-(2.3), in O(N + nnz): w nilpotent (an acyclic
+    /// weight graph, by the topological sort of [`Digraph`]; otherwise [`CoreError::Cycle`]
+    /// naming one cycle), no connection into an input (Eq. 2.2, [`CoreError::InputHasIncoming`]),
+    /// none out of an output (Eq. 2.3, [`CoreError::OutputHasOutgoing`]); the first failing
+    /// condition in this order, as for [`Septuple::feedforward`].
+    pub fn feedforward(&self) -> Result<Feedforward, CoreError> {
+        let topology = self.topology.as_ref().map_err(|cycle| CoreError::Cycle {
+            cycle: cycle.clone(),
+        })?;
+        for &i in &self.inputs {
+            let (cols, vals) = self.row(i);
+            if let (Some(&from), Some(&weight)) = (cols.first(), vals.first()) {
+                return Err(CoreError::InputHasIncoming {
+                    input: i,
+                    from,
+                    weight,
+                });
+            }
+        }
+        for &o in &self.outputs {
+            let p0 = self.wt.indptr().index(o);
+            if p0 < self.wt.indptr().index(o + 1) {
+                return Err(CoreError::OutputHasOutgoing {
+                    output: o,
+                    to: self.wt.indices()[p0],
+                    weight: self.wt.data()[p0],
+                });
+            }
+        }
+        Ok(Feedforward {
+            depth: topology.depth,
+            order: topology.order.clone(),
+            levels: topology.levels.clone(),
+        })
+    }
+
+    fn check_inputs(&self, inputs: ArrayView2<'_, f64>) -> Result<(), CoreError> {
+        Boundary::inputs_only(inputs).check_counts(self.inputs.len(), 0)
+    }
+
+    /// (w x)_i + b_i for one state x (a row of states).
+    fn preactivation_of(&self, i: usize, x: &[f64]) -> f64 {
+        let (cols, vals) = self.row(i);
+        let mut acc = 0.0;
+        for (&j, &v) in cols.iter().zip(vals) {
+            acc += v * x[j];
+        }
+        acc + self.b[i]
+    }
+
+    /// The fixed states x-bar of Eq. (2.9) by the sweep in topological order: each non-input
+    /// neuron computed once from neurons computed before it, inputs clamped (Eq. 2.7). Samples
+    /// run in parallel, each by itself, so the result does not depend on the thread count.
+    fn sweep(
+        &self,
+        order: &[usize],
+        inputs: ArrayView2<'_, f64>,
+    ) -> Result<Array2<f64>, CoreError> {
+        let n = self.n_neurons();
+        let bound = FixedPointOptions::default().divergence_bound;
+        let mut x = Array2::<f64>::zeros((inputs.nrows(), n));
+        let buf = x
+            .as_slice_mut()
+            .unwrap_or_else(|| unreachable!("a new array is contiguous"));
+        let status: Vec<Result<(), CoreError>> = buf
+            .par_chunks_mut(n)
+            .enumerate()
+            .map(|(s, xs)| {
+                for (k, &i) in self.inputs.iter().enumerate() {
+                    xs[i] = inputs[[s, k]];
+                }
+                for &i in order {
+                    if self.roles[i] == Role::Input {
+                        continue;
+                    }
+                    let v = self.activations[i].value(self.preactivation_of(i, xs));
+                    if !(v.abs() <= bound) {
+                        return Err(CoreError::Diverged {
+                            step: self.topology.as_ref().map_or(0, |t| t.levels[i]),
+                            sample: s,
+                            magnitude: v.abs(),
+                            bound,
+                        });
+                    }
+                    xs[i] = v;
+                }
+                Ok(())
+            })
+            .collect();
+        status.into_iter().collect::<Result<(), CoreError>>()?;
+        Ok(x)
+    }
+
+    /// The fixed states x-bar = f(w x-bar + b) of Eq. (2.9) for a batch of inputs (S x n_in) by
+    /// iterating Eq. (2.5) from x(0) = P_in x_d (Eq. 2.4), inputs held at their data (Eq. 2.7),
+    /// each step O(nnz S): the iteration of [`Septuple::fixed_state`] on the sparse form, with
+    /// the same options, step count and errors ([`CoreError::NotConverged`],
+    /// [`CoreError::Diverged`]). For an acyclic weight graph, [`Network::forward_states`] gets
+    /// the same states in one sweep.
+    pub fn fixed_state(
+        &self,
+        inputs: ArrayView2<'_, f64>,
+        options: &FixedPointOptions,
+    ) -> Result<FixedState, CoreError> {
+        options.check()?;
+        self.check_inputs(inputs)?;
+        let n = self.n_neurons();
+        let mut x = Array2::<f64>::zeros((inputs.nrows(), n));
+        for (k, &i) in self.inputs.iter().enumerate() {
+            x.column_mut(i).assign(&inputs.column(k));
+        }
+        let driven: Vec<usize> = (0..n).filter(|&i| self.roles[i] != Role::Input).collect();
+        let mut next = x.clone();
+        for step in 1..=options.max_steps {
+            let mut change = 0.0f64;
+            for (s, (xs, mut ns)) in x.rows().into_iter().zip(next.rows_mut()).enumerate() {
+                let xs = xs
+                    .as_slice()
+                    .unwrap_or_else(|| unreachable!("rows of a new array are contiguous"));
+                for &i in &driven {
+                    let v = self.activations[i].value(self.preactivation_of(i, xs));
+                    if !(v.abs() <= options.divergence_bound) {
+                        return Err(CoreError::Diverged {
+                            step,
+                            sample: s,
+                            magnitude: v.abs(),
+                            bound: options.divergence_bound,
+                        });
+                    }
+                    change = change.max((v - xs[i]).abs());
+                    ns[i] = v;
+                }
+            }
+            std::mem::swap(&mut x, &mut next);
+            if change <= options.tolerance {
+                return Ok(FixedState {
+                    states: x,
+                    steps: step - 1,
+                });
+            }
+            if step == options.max_steps {
+                return Err(CoreError::NotConverged {
+                    steps: step,
+                    change,
+                    tolerance: options.tolerance,
+                });
+            }
+        }
+        if driven.is_empty() {
+            return Ok(FixedState {
+                states: x,
+                steps: 0,
+            });
+        }
+        Err(CoreError::NotConverged {
+            steps: 0,
+            change: f64::INFINITY,
+            tolerance: options.tolerance,
+        })
+    }
+
+    fn check_batch(
+        &self,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<(), CoreError> {
+        let n = self.n_neurons();
+        if states.ncols() != n {
+            return Err(CoreError::shape(
+                "state matrix (one row per sample)",
+                states.shape(),
+                &[states.nrows(), n],
+            ));
+        }
+        check_finite("state matrix", states)?;
+        boundary.check_counts(self.inputs.len(), self.outputs.len())?;
+        if states.nrows() != boundary.n_samples() {
+            return Err(CoreError::shape(
+                "state matrix",
+                states.shape(),
+                &[boundary.n_samples(), n],
+            ));
+        }
+        Ok(())
+    }
+
+    /// The boundary loss H_d(x) = 1/2 (x - x_d)^T (P_in + P_out) (x - x_d) of Eq. (2.11) for
+    /// each state of a batch (S x N), in O(S (n_in + n_out)): the values of
+    /// [`BoundaryLoss`](crate::BoundaryLoss) without the dense form (the same terms, summed in
+    /// neuron order over the boundary only, so equal up to rounding).
+    pub fn boundary_loss_values(
+        &self,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<Array1<f64>, CoreError> {
+        self.check_batch(states, boundary)?;
+        let mut h = Array1::zeros(states.nrows());
+        for (s, hs) in h.iter_mut().enumerate() {
+            let mut acc = 0.0;
+            for (k, &i) in self.inputs.iter().enumerate() {
+                let e = states[[s, i]] - boundary.inputs[[s, k]];
+                acc += e * e;
+            }
+            if let Some(t) = boundary.targets {
+                for (k, &o) in self.outputs.iter().enumerate() {
+                    let e = states[[s, o]] - t[[s, k]];
+                    acc += e * e;
+                }
+            }
+            *hs = 0.5 * acc;
+        }
+        Ok(h)
+    }
+
+    /// The bulk loss H(x) = 1/2 sum_i r_i(x)^2 + V(x) of Eqs. (3.1) and (3.4) for each state of
+    /// a batch (S x N), in O(nnz S) plus the cost of the potential V (Eq. 3.3): the values of
+    /// [`BulkLoss`] without the dense form. r_i = x_i - f_i((w x + b)_i) on non-input neurons,
+    /// x_i - (x_d)_i on inputs (the clamp of Eq. 2.7).
+    pub fn bulk_loss_values(
+        &self,
+        loss: &BulkLoss,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<Array1<f64>, CoreError> {
+        self.check_batch(states, boundary)?;
+        loss.potential.check(self.n_neurons())?;
+        let mut input_pos = vec![usize::MAX; self.n_neurons()];
+        for (k, &i) in self.inputs.iter().enumerate() {
+            input_pos[i] = k;
+        }
+        let mut h: Array1<f64> = states
+            .rows()
+            .into_iter()
+            .enumerate()
+            .map(|(s, xs)| {
+                let xs = xs.to_vec();
+                let mut acc = 0.0;
+                for (i, &xi) in xs.iter().enumerate() {
+                    let r = if self.roles[i] == Role::Input {
+                        xi - boundary.inputs[[s, input_pos[i]]]
+                    } else {
+                        xi - self.activations[i].value(self.preactivation_of(i, &xs))
+                    };
+                    acc += r * r;
+                }
+                0.5 * acc
+            })
+            .collect();
+        h += &loss.potential.values(states);
+        Ok(h)
+    }
+
+    /// The bulk state solve of Eq. (3.2) by [`BulkSolver::solve`], which works on the dense form
+    /// (its Gauss-Newton steps factor N x N curvature matrices): the dense septuple is built
+    /// within `budget` first, or [`CoreError::TooLarge`] says it does not fit.
+    pub fn bulk_solve(
+        &self,
+        solver: &BulkSolver,
+        potential: &Potential,
+        boundary: &Boundary<'_>,
+        budget: DenseBudget,
+    ) -> Result<BulkSolution, CoreError> {
+        let dense = self.to_dense(budget)?;
+        solver.solve(&dense, potential, boundary)
+    }
+}
+
+impl<A: Activation> From<&Septuple<A>> for SparseSeptuple<A> {
+    /// The sparse form of a dense septuple: its non-zero weights, b, activations and
+    /// projections, in O(N^2) (one scan of w).
+    fn from(sep: &Septuple<A>) -> Self {
+        let n = sep.n_neurons();
+        let triplets: Vec<Triplet> = sep
+            .weights()
+            .indexed_iter()
+            .filter(|(_, &v)| v != 0.0)
+            .map(|((i, j), &v)| (i, j, v))
+            .collect();
+        SparseSeptuple::from_triplets(
+            n,
+            &triplets,
+            sep.bias().to_owned(),
+            sep.activations().to_vec(),
+            sep.inputs().to_vec(),
+            sep.outputs().to_vec(),
+        )
+        .unwrap_or_else(|e| unreachable!("a valid septuple gives a valid sparse septuple: {e}"))
+    }
+}
+
+impl<A: Activation> From<&Layered<A>> for SparseSeptuple<A> {
+    /// [`SparseSeptuple::from_layered`].
+    fn from(net: &Layered<A>) -> Self {
+        SparseSeptuple::from_layered(net)
+    }
+}
+
+impl<A: Activation> Network for SparseSeptuple<A> {
+    type Act = A;
+
+    fn n_neurons(&self) -> usize {
+        self.b.len()
+    }
+
+    fn inputs(&self) -> Cow<'_, [usize]> {
+        Cow::Borrowed(&self.inputs)
+    }
+
+    fn outputs(&self) -> Cow<'_, [usize]> {
+        Cow::Borrowed(&self.outputs)
+    }
+
+    fn roles(&self) -> Vec<Role> {
+        self.roles.clone()
+    }
+
+    /// The number of stored (non-zero) weights, nnz.
+    fn n_connections(&self) -> usize {
+        self.w.nnz()
+    }
+
+    fn activation(&self, i: usize) -> &A {
+        &self.activations[i]
+    }
+
+    fn feedforward(&self) -> Result<Feedforward, CoreError> {
+        SparseSeptuple::feedforward(self)
+    }
+
+    /// The fixed states x-bar of Eq. (2.9), inputs clamped (Eq. 2.7): for an acyclic weight
+    /// graph by one sweep in topological order, O(nnz S), parallel over samples with the same
+    /// result for every thread count; for a recurrent one by the iteration of
+    /// [`SparseSeptuple::fixed_state`] with default options, which may report
+    /// [`CoreError::NotConverged`] or [`CoreError::Diverged`].
+    fn forward_states(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        self.check_inputs(inputs)?;
+        match &self.topology {
+            Ok(t) => self.sweep(&t.order, inputs),
+            Err(_) => Ok(self
+                .fixed_state(inputs, &FixedPointOptions::default())?
+                .states),
+        }
+    }
+
+    /// w V in O(nnz k).
+    fn weights_times(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        check_vectors(self.n_neurons(), v)?;
+        Ok(&self.w * &v)
+    }
+
+    /// w^T V in O(nnz k), by the stored CSR of w^T.
+    fn weights_t_times(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        check_vectors(self.n_neurons(), v)?;
+        Ok(&self.wt * &v)
+    }
+
+    fn bias(&self) -> Cow<'_, Array1<f64>> {
+        Cow::Borrowed(&self.b)
+    }
+
+    /// y = w x + b in O(nnz).
+    fn preactivation(&self, x: ArrayView1<'_, f64>) -> Result<Array1<f64>, CoreError> {
+        check_state(self.n_neurons(), x)?;
+        let xs = x.to_vec();
+        Ok((0..self.n_neurons())
+            .map(|i| self.preactivation_of(i, &xs))
+            .collect())
+    }
+
+    /// The rows `rows` of M = I - f'w (Eq. 5.6) read off the CSR rows of w, O(|rows| N) for
+    /// the dense result.
+    fn jacobian_rows(
+        &self,
+        fp: ArrayView1<'_, f64>,
+        rows: &[usize],
+        budget: DenseBudget,
+    ) -> Result<Array2<f64>, CoreError> {
+        let n = self.n_neurons();
+        budget.check("rows of I - f'w", rows.len(), n)?;
+        check_block(n, fp, Array2::<f64>::zeros((n, 0)).view())?;
+        let mut m = Array2::zeros((rows.len(), n));
+        for (k, &i) in rows.iter().enumerate() {
+            if i >= n {
+                return Err(CoreError::IndexOutOfRange {
+                    what: "row of I - f'w".into(),
+                    index: i,
+                    n,
+                });
+            }
+            let f = fp[i];
+            let (cols, vals) = self.row(i);
+            for (&j, &v) in cols.iter().zip(vals) {
+                m[[k, j]] = -f * v;
+            }
+            m[[k, i]] += 1.0;
+        }
+        Ok(m)
+    }
+
+    fn to_dense(&self, budget: DenseBudget) -> Result<Septuple<A>, CoreError> {
+        let n = self.n_neurons();
+        budget.check("dense weight matrix w", n, n)?;
+        let mut w = Array2::zeros((n, n));
+        for (i, row) in self.w.outer_iterator().enumerate() {
+            for (j, &v) in row.iter() {
+                w[[i, j]] = v;
+            }
+        }
+        Septuple::new(
+            w,
+            self.b.clone(),
+            self.activations.clone(),
+            self.inputs.clone(),
+            self.outputs.clone(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn chain() -> SparseSeptuple {
+        // 0 -> 1 -> 2, weights 0.5 and -2.
+        SparseSeptuple::with_activation(
+            3,
+            &[(2, 1, -2.0), (1, 0, 0.5)],
+            array![0.0, 0.1, 0.2],
+            Builtin::Tanh,
+            vec![0],
+            vec![2],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn sweep_by_hand() {
+        let s = chain();
+        let x = s.forward_states(array![[0.4]].view()).unwrap();
+        let h = Builtin::Tanh.value(0.5 * 0.4 + 0.1);
+        let o = Builtin::Tanh.value(-2.0 * h + 0.2);
+        assert_eq!(x.row(0).to_vec(), vec![0.4, h, o]);
+        assert_eq!(s.feedforward().unwrap().depth, 3);
+        assert_eq!(s.triplets(), vec![(1, 0, 0.5), (2, 1, -2.0)]);
+    }
+
+    #[test]
+    fn zeros_are_dropped_and_duplicates_refused() {
+        let s = SparseSeptuple::with_activation(
+            2,
+            &[(1, 0, 0.0)],
+            Array1::zeros(2),
+            Builtin::Tanh,
+            vec![0],
+            vec![1],
+        )
+        .unwrap();
+        assert_eq!(Network::n_connections(&s), 0);
+        let e = SparseSeptuple::with_activation(
+            3,
+            &[(1, 0, 1.0), (2, 1, 1.0), (1, 0, 0.0)],
+            Array1::zeros(3),
+            Builtin::Tanh,
+            vec![],
+            vec![],
+        );
+        assert_eq!(
+            e.unwrap_err(),
+            CoreError::DuplicateEntry {
+                row: 1,
+                col: 0,
+                first: 0,
+                second: 2
+            }
+        );
+    }
+
+    #[test]
+    fn transpose_is_exact() {
+        let s = SparseSeptuple::with_activation(
+            4,
+            &[(3, 0, 1.0), (1, 0, 2.0), (3, 2, 3.0), (2, 1, 4.0)],
+            Array1::zeros(4),
+            Builtin::Tanh,
+            vec![0],
+            vec![3],
+        )
+        .unwrap();
+        let wt = s.weights_t();
+        let got: Vec<_> = wt
+            .outer_iterator()
+            .enumerate()
+            .flat_map(|(j, r)| r.iter().map(move |(i, &v)| (j, i, v)).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0, 1, 2.0), (0, 3, 1.0), (1, 2, 4.0), (2, 3, 3.0)]
+        );
+    }
+
+    #[test]
+    fn recurrent_is_iterated() {
+        // 0 -> 1 <-> 2 with small weights: a contraction, so the iteration converges.
+        let s = SparseSeptuple::with_activation(
+            3,
+            &[(1, 0, 0.5), (2, 1, 0.3), (1, 2, 0.2)],
+            Array1::zeros(3),
+            Builtin::Tanh,
+            vec![0],
+            vec![],
+        )
+        .unwrap();
+        assert!(matches!(s.feedforward(), Err(CoreError::Cycle { .. })));
+        let x = s.forward_states(array![[1.0]].view()).unwrap();
+        let dense = s.to_dense(DenseBudget::default()).unwrap();
+        let xd = Network::forward_states(&dense, array![[1.0]].view()).unwrap();
+        // Both iterate to the 1e-12 tolerance of FixedPointOptions; contraction factor < 0.3.
+        assert!((&x - &xd).iter().all(|d| d.abs() < 1e-11));
+    }
+}
