@@ -304,8 +304,12 @@ pub struct ExtremeSpectrum {
     pub smallest: Vec<RitzValue>,
     /// Golub-Kahan steps taken.
     pub steps: usize,
-    /// Whether every returned value met the tolerance (or the Krylov space was exhausted).
-    pub converged: bool,
+    /// Whether every one of `largest` met the tolerance (or the Krylov space was exhausted).
+    pub largest_converged: bool,
+    /// Whether every one of `smallest` met the tolerance (or the Krylov space was exhausted).
+    /// The smallest converge much more slowly than the largest (they sit in the clustered end
+    /// of the singular values of M).
+    pub smallest_converged: bool,
     /// Whether the Krylov space was exhausted (then the Ritz values are eigenvalues of G, but
     /// each distinct eigenvalue appears once: the N - 2r eigenvalues 1 appear as one).
     pub exhausted: bool,
@@ -361,17 +365,15 @@ pub fn extreme_singular_values<N: Network + ?Sized>(
         let smallest: Vec<RitzValue> = ritz[m - kk..].iter().rev().copied().collect();
         let smax = sigma.first().copied().unwrap_or(0.0);
         let tol = options.extreme_tol * smax;
-        let converged = bd.exhausted
-            || largest
-                .iter()
-                .chain(&smallest)
-                .all(|r| r.sigma_bound <= tol);
-        if converged || steps >= cap {
+        let largest_converged = bd.exhausted || largest.iter().all(|r| r.sigma_bound <= tol);
+        let smallest_converged = bd.exhausted || smallest.iter().all(|r| r.sigma_bound <= tol);
+        if (largest_converged && smallest_converged) || steps >= cap {
             return Ok(ExtremeSpectrum {
                 largest,
                 smallest,
                 steps: m,
-                converged,
+                largest_converged,
+                smallest_converged,
                 exhausted: bd.exhausted,
             });
         }
