@@ -10,6 +10,7 @@
 mod analyze;
 mod backend;
 mod error;
+mod matrix_free;
 mod operator;
 mod summary;
 
@@ -21,6 +22,10 @@ pub use analyze::{
 pub use backend::Lapack;
 pub use backend::{Faer, SpectrumBackend};
 pub use error::SpectralError;
+pub use matrix_free::{
+    extreme_singular_values, krylov_bound, stochastic_lanczos_quadrature, ExtremeSpectrum,
+    MatrixFreeOptions, RitzValue, Slq,
+};
 pub use operator::{
     eigen_components, g_operator, g_operator_sample_averaged, jacobian, spectrum,
     spectrum_of_jacobian, Method, Spectrum, SpectrumOptions,

@@ -12,6 +12,7 @@ mod error;
 mod gaussian;
 mod landscape;
 mod laws;
+mod measure;
 mod roots;
 #[cfg(feature = "proptest")]
 pub mod strategies;
@@ -29,4 +30,5 @@ pub use landscape::{
     Phase, StationaryKind, StationaryPoint,
 };
 pub use laws::{LawChecker, LawReport, StateRecord, StepRecord, TrajectoryPoint};
+pub use measure::{Estimate, Quadrature, QuadratureRule, SpectralMeasure, ThermoEstimate};
 pub use summary::{ThermoPoint, ThermoSummary};

@@ -1,0 +1,231 @@
+//! The matrix-free estimators against the exact spectrum (dense SVD), and their error bars
+//! against how often they cover the truth.
+
+use ndarray::{Array1, Array2};
+use septuple_core::{Builtin, Init, Layered, Network};
+use septuple_spectral::{
+    extreme_singular_values, krylov_bound, spectrum, stochastic_lanczos_quadrature, Faer,
+    MatrixFreeOptions, Method,
+};
+use septuple_thermo::{SpectralMeasure, ThermoEstimate, ThermoPoint};
+
+fn mean_state(net: &Layered<Builtin>, seed: u64) -> Array1<f64> {
+    let n_in = net.layer_sizes()[0];
+    let x = Array2::from_shape_fn((20, n_in), |(s, i)| {
+        (((s * 31 + i * 17 + seed as usize) % 97) as f64 / 97.0).powi(2)
+    });
+    net.mean_state(x.view()).unwrap()
+}
+
+fn exact(net: &Layered<Builtin>, mean: &Array1<f64>) -> Vec<f64> {
+    let sep = net.to_septuple().unwrap();
+    spectrum(&sep, mean.view(), Method::Dense, &Faer::default())
+        .unwrap()
+        .eigenvalues
+}
+
+/// Top-k singular values to 1e-8 relative against the dense SVD at N = 2294 (784-1000-500-10,
+/// 1500 hidden neurons). The run stops when every residual is <= 1e-10 sigma_max, so each
+/// Ritz value is within 1e-10 sigma_max / sqrt 2 of a singular value; the top 20 lie within a
+/// factor ~3 of sigma_max, so 1e-8 relative in lambda = sigma^2 leaves a factor > 10 for the
+/// dense SVD's own eps * sigma_max error.
+#[test]
+fn top_k_match_the_dense_svd() {
+    let net = Layered::random(&[784, 1000, 500, 10], Builtin::Tanh, Init::TorchLinear, 3).unwrap();
+    let mean = mean_state(&net, 1);
+    let fp = net.derivatives_at(mean.view()).unwrap();
+    let opts = MatrixFreeOptions::default();
+    let ext = extreme_singular_values(&net, fp.view(), &opts).unwrap();
+    assert!(ext.largest_converged, "{} steps", ext.steps);
+    let lambda = exact(&net, &mean);
+    let n = lambda.len();
+    assert_eq!(ext.largest.len(), 20);
+    for (k, r) in ext.largest.iter().enumerate() {
+        let truth = lambda[n - 1 - k];
+        assert!(
+            ((r.lambda - truth) / truth).abs() < 1e-8,
+            "lambda_{k}: {} vs {truth}",
+            r.lambda
+        );
+    }
+    // The smallest: each Ritz value has an eigenvalue within its bound (plus the dense
+    // SVD's eps * sigma_max^2 absolute error, 1e-12 with margin).
+    for r in &ext.smallest {
+        let near = lambda
+            .iter()
+            .map(|l| (l - r.lambda).abs())
+            .fold(f64::INFINITY, f64::min);
+        assert!(near <= r.lambda_bound + 1e-12, "{r:?}: nearest {near}");
+    }
+}
+
+/// Eqs. (7.7)-(7.8) through the quadrature: with 2r + 1 >= steps the Krylov space of each
+/// probe is exhausted, the rule's nodes are eigenvalues of G (each distinct one once, the
+/// N - 2r ones at 1 as one node) and the sum of the log nodes is log det of G on the Krylov
+/// space, which contains the whole subspace where G differs from I: log det G = 0. Rounding:
+/// each log node carries ~eps cond(M), summed over <= 15 nodes: 1e-10.
+#[test]
+fn exhausted_krylov_space_gives_log_det_zero() {
+    let net = Layered::random(&[20, 4, 3], Builtin::Tanh, Init::Normal { std: 0.9 }, 5).unwrap();
+    let mean = mean_state(&net, 2);
+    let fp = net.derivatives_at(mean.view()).unwrap();
+    assert_eq!(krylov_bound(27, 20), 15);
+    let opts = MatrixFreeOptions {
+        max_steps: 100,
+        rel_tol: 0.0,
+        max_probes: 16,
+        ..Default::default()
+    };
+    let slq = stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[]).unwrap();
+    assert_eq!(slq.exact_probes, 16);
+    assert!(slq.steps <= 15);
+    let lambda = exact(&net, &mean);
+    for rule in slq.quadrature.rules() {
+        let log_det: f64 = rule.nodes.iter().map(|t| t.ln()).sum();
+        assert!(log_det.abs() < 1e-10, "{log_det}");
+        for t in &rule.nodes {
+            let near = lambda
+                .iter()
+                .map(|l| (l - t).abs())
+                .fold(f64::INFINITY, f64::min);
+            assert!(near < 1e-10 * (1.0 + t), "node {t}: nearest {near}");
+        }
+    }
+    // The Hutchinson estimate of tr log G = 0 is unbiased; its bars must cover 0.
+    let e = slq.quadrature.trace(&|l: f64| l.ln());
+    assert!(e.covers(0.0, 3.0), "{e:?}");
+}
+
+/// One coverage run: `trials` seeds on a 60-30-20-10 net (N = 120, r = 60: the Krylov bound
+/// is N = 120 but only 15 steps run, so the quadrature is not exact), 30 probes each; returns
+/// the number of trials whose +-3 stderr interval covers the exact value, per quantity.
+fn coverage(trials: u64) -> [usize; 4] {
+    let net = Layered::random(
+        &[60, 30, 20, 10],
+        Builtin::Tanh,
+        Init::Normal { std: 0.25 },
+        11,
+    )
+    .unwrap();
+    let mean = mean_state(&net, 4);
+    let fp = net.derivatives_at(mean.view()).unwrap();
+    let lambda = exact(&net, &mean);
+    let at = ThermoPoint::at_beta(0.5);
+    let truth_thermo = ThermoEstimate::new(&lambda[..], &at).unwrap();
+    let mu = |k: i32| lambda.iter().map(|l| l.ln().powi(k)).sum::<f64>();
+    let truth = [
+        truth_thermo.log_det_i_plus_beta_g.value,
+        truth_thermo.laplacian_f.value,
+        mu(2),
+        mu(3),
+    ];
+    let mut covered = [0; 4];
+    for seed in 0..trials {
+        let opts = MatrixFreeOptions {
+            max_probes: 30,
+            min_probes: 30,
+            max_steps: 15,
+            rel_tol: 0.0,
+            seed,
+            ..Default::default()
+        };
+        let slq = stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[]).unwrap();
+        assert_eq!(slq.exact_probes, 0);
+        let q = &slq.quadrature;
+        let th = ThermoEstimate::new(q, &at).unwrap();
+        let est = [
+            th.log_det_i_plus_beta_g,
+            th.laplacian_f,
+            q.trace(&|l: f64| l.ln().powi(2)),
+            q.trace(&|l: f64| l.ln().powi(3)),
+        ];
+        for k in 0..4 {
+            if est[k].covers(truth[k], 3.0) {
+                covered[k] += 1;
+            }
+        }
+    }
+    covered
+}
+
+/// Coverage of the +-3 stderr bars in 40 seeded trials for log det(I + beta G), the
+/// Laplacian (8.10), mu_2 and mu_3 (9.5-9.6). Threshold 38 of 40 (95 %): with 30 probes the
+/// studentised error is t with 29 degrees of freedom, P(|t| > 3) = 0.0055, so honest bars fail
+/// a trial with p ~ 0.0055 (plus a quadrature bias far below the stderr at 15 nodes): 3 or more
+/// failures in 40 has probability ~ (40 p)^3 / 6 ~ 2e-3. Bars too small by 2 (coverage of
+/// +-1.5 true stderr, p = 0.13) give <= 2 failures with probability ~ 0.09: caught 9 times in 10.
+#[test]
+fn error_bars_cover_the_truth() {
+    let c = coverage(40);
+    for (k, &ck) in c.iter().enumerate() {
+        assert!(ck >= 38, "quantity {k}: covered {ck} of 40 ({c:?})");
+    }
+}
+
+/// The full coverage test: 200 trials, at least 95 % (190) covered for every quantity.
+/// Run with `cargo test --release -p septuple-spectral --test matrix_free -- --ignored`.
+#[test]
+#[ignore]
+fn error_bars_cover_the_truth_200_trials() {
+    let c = coverage(200);
+    for (k, &ck) in c.iter().enumerate() {
+        assert!(ck >= 190, "quantity {k}: covered {ck} of 200 ({c:?})");
+    }
+}
+
+/// Same seed, same bits, with rayon pools of 1 and 2 threads.
+#[test]
+fn deterministic_across_thread_counts() {
+    let net = Layered::random(&[40, 30, 10], Builtin::Tanh, Init::TorchLinear, 2).unwrap();
+    let mean = mean_state(&net, 3);
+    let fp = net.derivatives_at(mean.view()).unwrap();
+    let opts = MatrixFreeOptions {
+        max_probes: 40,
+        min_probes: 8,
+        batch: 4,
+        max_steps: 12,
+        rel_tol: 1e-3,
+        seed: 9,
+        ..Default::default()
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mu2 = |l: f64| l.ln().powi(2);
+            let slq = stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[&mu2]).unwrap();
+            let ext = extreme_singular_values(&net, fp.view(), &opts).unwrap();
+            (slq, ext)
+        })
+    };
+    let (a, b) = (run(1), run(2));
+    assert_eq!(a.0, b.0);
+    assert_eq!(a.1, b.1);
+    assert!(a.0.probes >= 8);
+}
+
+#[test]
+fn bad_options_are_errors() {
+    let net = Layered::random(&[4, 3, 2], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
+    let fp = Array1::from_elem(9, 0.5);
+    for opts in [
+        MatrixFreeOptions {
+            max_probes: 1,
+            ..Default::default()
+        },
+        MatrixFreeOptions {
+            rel_tol: f64::NAN,
+            ..Default::default()
+        },
+        MatrixFreeOptions {
+            batch: 0,
+            ..Default::default()
+        },
+    ] {
+        assert!(stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[]).is_err());
+    }
+    let short = Array1::from_elem(3, 0.5);
+    assert!(extreme_singular_values(&net, short.view(), &MatrixFreeOptions::default()).is_err());
+}
