@@ -32,3 +32,7 @@ pub use loss::{Boundary, BoundaryLoss, BulkLoss, Loss, Potential};
 pub use network::{DenseBudget, Network};
 pub use propagate::{FixedPointOptions, FixedState};
 pub use septuple::{Feedforward, Parts, Role, Septuple};
+
+/// The `ndarray` this crate's API is written in (arrays, views), re-exported so users build
+/// inputs with the same version.
+pub use ndarray;
