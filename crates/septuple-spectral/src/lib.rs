@@ -10,7 +10,9 @@
 mod analyze;
 mod backend;
 mod error;
+mod method_name;
 mod operator;
+mod report_table;
 mod summary;
 
 pub use analyze::{
@@ -21,6 +23,7 @@ pub use analyze::{
 pub use backend::Lapack;
 pub use backend::{Faer, SpectrumBackend};
 pub use error::SpectralError;
+pub use method_name::ParseMethodError;
 pub use operator::{
     eigen_components, g_operator, g_operator_sample_averaged, jacobian, spectrum,
     spectrum_of_jacobian, Method, Spectrum, SpectrumOptions,
