@@ -9,6 +9,9 @@
 //! | [`train`] | `septuple-train` | SGD with observers and checkpoints |
 //! | [`io`] | `septuple-io` | MNIST IDX files and network weights |
 //!
+//! [`analyze_layered`] adds the glue the `septuple analyze` command (crate `septuple-cli`)
+//! runs: a loaded network's spectrum over samples of inputs, as one [`FileReport`].
+//!
 //! The experiment of Sec. 10 (training, analysis, report and figures) is the crate
 //! `septuple-experiment`, which `examples/deep_vs_shallow.rs` runs; it is not re-exported here,
 //! so that users of the toolkit do not compile its plotting.
@@ -29,3 +32,7 @@ pub use septuple_io as io;
 pub use septuple_spectral as spectral;
 pub use septuple_thermo as thermo;
 pub use septuple_train as train;
+
+mod file_report;
+
+pub use file_report::{analyze_layered, FileReport, FileReportError};

@@ -34,3 +34,7 @@ pub use network::{DenseBudget, Network};
 pub use propagate::{FixedPointOptions, FixedState};
 pub use septuple::{Feedforward, Parts, Role, Septuple};
 pub use sparse::{SparseSeptuple, Triplet};
+
+/// The `ndarray` this crate's API is written in (arrays, views), re-exported so users build
+/// inputs with the same version.
+pub use ndarray;

@@ -209,6 +209,16 @@ pub enum IoError {
         /// What is wrong and what was expected.
         reason: String,
     },
+    /// Samples whose size does not fit the network they are meant for.
+    #[error("the network takes {network_inputs} inputs but the samples of {what} hold {sample_values} values each; pass samples that fit")]
+    InputCount {
+        /// The samples.
+        what: String,
+        /// The network's input neurons.
+        network_inputs: usize,
+        /// Values per sample.
+        sample_values: usize,
+    },
     /// A tensor's shape does not fit the network.
     #[error("tensor {key:?} has shape {got:?}, expected {expected}")]
     TensorShape {

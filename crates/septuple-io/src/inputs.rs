@@ -8,6 +8,7 @@ use ndarray::{s, Array2, ArrayD, ArrayView2};
 use crate::error::IoError;
 use crate::idx::parse_idx_images;
 use crate::inflate::is_gzip;
+use crate::mnist::{Mnist, PAPER_TRAIN_SAMPLES};
 use crate::network::read_npz;
 use crate::npy::read_npy;
 
@@ -170,6 +171,53 @@ impl SampleInputs {
     pub fn into_matrix(self) -> Array2<f64> {
         self.matrix
     }
+
+    /// Check that these samples fit a network with `network_inputs` input neurons: an
+    /// [`IoError::InputCount`] naming both numbers when a sample holds another number of
+    /// values. `what` names the samples in the error.
+    pub fn check_fits(&self, what: &str, network_inputs: usize) -> Result<(), IoError> {
+        if self.n_inputs() != network_inputs {
+            return Err(IoError::InputCount {
+                what: what.to_string(),
+                network_inputs,
+                sample_values: self.n_inputs(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The samples for a mean state, as the `analyze` command takes them: the file `path`
+    /// through [`load_inputs`] (its array `array` if an npz), else the embedded MNIST subset
+    /// ([`Mnist::embedded`], pixels / 255); then its first `samples` samples, by default all
+    /// of a file's and the first [`PAPER_TRAIN_SAMPLES`] (6,000) of the embedded subset.
+    pub fn load_or_embedded(
+        path: Option<&Path>,
+        array: Option<&str>,
+        samples: Option<usize>,
+    ) -> Result<Self, IoError> {
+        let all = match path {
+            Some(p) => load_inputs(p, array)?,
+            None => SampleInputs::from(Mnist::embedded()?),
+        };
+        match (samples, path) {
+            (Some(n), _) => all.select(n),
+            (None, Some(_)) => Ok(all),
+            (None, None) => all.select(PAPER_TRAIN_SAMPLES),
+        }
+    }
+}
+
+impl From<Mnist> for SampleInputs {
+    /// The images of a data set, labels dropped: one sample per image, pixels in [0, 1],
+    /// sample shape `[rows, cols]`.
+    fn from(mnist: Mnist) -> Self {
+        let (rows, cols) = mnist.image_shape();
+        let (matrix, _) = mnist.into_parts();
+        SampleInputs {
+            matrix,
+            sample_shape: vec![rows, cols],
+        }
+    }
 }
 
 /// Load input samples from a `.npy` or `.npz` file (the array `array` of an npz, or its only
@@ -204,6 +252,33 @@ mod tests {
 
     fn npy(a: &ArrayD<f64>) -> Vec<u8> {
         write_npy_as(a.view(), SaveDtype::F64)
+    }
+
+    #[test]
+    fn samples_for_a_mean_state() {
+        let embedded = SampleInputs::load_or_embedded(None, None, None).unwrap();
+        assert_eq!((embedded.len(), embedded.n_inputs()), (6000, 784));
+        assert_eq!(embedded.sample_shape(), &[28, 28]);
+        let mnist = Mnist::embedded().unwrap();
+        assert_eq!(embedded.matrix(), mnist.images().slice(s![..6000, ..]));
+        let few = SampleInputs::load_or_embedded(None, None, Some(10)).unwrap();
+        assert_eq!(few.len(), 10);
+        assert!(matches!(
+            SampleInputs::load_or_embedded(None, None, Some(10_001)),
+            Err(IoError::NotEnoughSamples { .. })
+        ));
+        few.check_fits("MNIST", 784).unwrap();
+        let e = few.check_fits("MNIST", 4).unwrap_err();
+        assert!(matches!(
+            e,
+            IoError::InputCount {
+                network_inputs: 4,
+                sample_values: 784,
+                ..
+            }
+        ));
+        assert!(e.to_string().contains("takes 4 inputs"));
+        assert!(e.to_string().contains("hold 784 values each"));
     }
 
     #[test]

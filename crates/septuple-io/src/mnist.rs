@@ -10,16 +10,18 @@ use septuple_core::CoreError;
 use crate::error::IoError;
 use crate::idx::{parse_idx_images, parse_idx_labels};
 
-/// The vendored subset's image file (`data/mnist/mnist-10k-images-idx3-ubyte.gz`), gzip IDX.
+/// The vendored subset's image file (this crate's
+/// `data/mnist/mnist-10k-images-idx3-ubyte.gz`), gzip IDX.
 pub const EMBEDDED_IMAGES_GZ: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../data/mnist/mnist-10k-images-idx3-ubyte.gz"
+    "/data/mnist/mnist-10k-images-idx3-ubyte.gz"
 ));
 
-/// The vendored subset's label file (`data/mnist/mnist-10k-labels-idx1-ubyte.gz`), gzip IDX.
+/// The vendored subset's label file (this crate's
+/// `data/mnist/mnist-10k-labels-idx1-ubyte.gz`), gzip IDX.
 pub const EMBEDDED_LABELS_GZ: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../data/mnist/mnist-10k-labels-idx1-ubyte.gz"
+    "/data/mnist/mnist-10k-labels-idx1-ubyte.gz"
 ));
 
 /// The number of training samples of the paper's experiment (Sec. 10).
@@ -113,9 +115,9 @@ impl Mnist {
         })
     }
 
-    /// The 10,000-digit subset vendored in `data/mnist/` and compiled into the crate: no file
-    /// or path needed. Its order is a fixed class-balanced shuffle, so the paper's split takes
-    /// the first 6,000 digits for training and the other 4,000 for testing.
+    /// The 10,000-digit subset vendored in this crate's `data/mnist/` and compiled into it: no
+    /// file or path needed. Its order is a fixed class-balanced shuffle, so the paper's split
+    /// takes the first 6,000 digits for training and the other 4,000 for testing.
     pub fn embedded() -> Result<Self, IoError> {
         Self::from_idx_bytes(EMBEDDED_IMAGES_GZ, EMBEDDED_LABELS_GZ)
     }

@@ -136,6 +136,13 @@ pub enum LayerOrder {
     Names(Vec<String>),
 }
 
+/// A layer order from text, as a command line takes it: the layer names (the keys without
+/// `.weight` / `.bias`) separated by commas, input side first (`"fc1,fc2,fc3"`), spaces
+/// around names ignored. The names are checked against the file when it is loaded.
+pub fn parse_layer_order(text: &str) -> LayerOrder {
+    LayerOrder::Names(text.split(',').map(|n| n.trim().to_string()).collect())
+}
+
 /// How [`load_network`] and [`load_septuple_with`] read a file.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct LoadOptions {
@@ -1035,6 +1042,7 @@ mod tests {
         let given = d
             .clone()
             .with_layer_order(LayerOrder::Names(vec!["hidden".into(), "out".into()]));
+        assert_eq!(given.layer_order, parse_layer_order(" hidden,out "));
         assert_eq!(
             load(named.clone(), &given).unwrap().layer_sizes(),
             &[2, 3, 1]

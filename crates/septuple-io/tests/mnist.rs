@@ -9,10 +9,8 @@ use septuple_io::{
 };
 use sha2::{Digest, Sha256};
 
-fn repo_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(rel)
+fn crate_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
@@ -38,7 +36,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The (gzip sha256, decompressed sha256) the data README records for a file.
 fn readme_checksums(file: &str) -> (String, String) {
-    let readme = std::fs::read_to_string(repo_file("data/mnist/README.md")).unwrap();
+    let readme = std::fs::read_to_string(crate_file("data/mnist/README.md")).unwrap();
     let row = readme
         .lines()
         .find(|l| l.starts_with(&format!("| {file} |")))
@@ -92,7 +90,7 @@ fn embedded_subset_is_the_papers_data() {
 
 #[test]
 fn the_vendored_directory_reads_like_the_embedded_data() {
-    let from_dir = Mnist::from_dir(repo_file("data/mnist")).unwrap();
+    let from_dir = Mnist::from_dir(crate_file("data/mnist")).unwrap();
     assert_eq!(from_dir, Mnist::embedded().unwrap());
     assert_eq!(Mnist::load(None).unwrap(), from_dir);
 }

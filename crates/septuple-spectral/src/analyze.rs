@@ -49,6 +49,28 @@ pub struct AnalysisOptions {
     pub thermo: Option<ThermoOptions>,
 }
 
+impl AnalysisOptions {
+    /// These options with another spectrum method (the default memory budget kept).
+    pub fn with_method(mut self, method: Method) -> Self {
+        self.spectrum.method = method;
+        self
+    }
+
+    /// These options with the thermodynamics at `beta` and local-objective mass `mass`, the
+    /// default eigenvalue split, and the mean components for the full log Z of Eq. (5.11).
+    /// beta and m are checked by [`analyze`] (through septuple-thermo).
+    pub fn with_thermo(mut self, beta: f64, mass: f64) -> Self {
+        self.thermo = Some(ThermoOptions {
+            at: ThermoPoint {
+                mass,
+                ..ThermoPoint::at_beta(beta)
+            },
+            mean_components: true,
+        });
+        self
+    }
+}
+
 /// The spectrum of a network's G and what is read from it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
@@ -242,5 +264,23 @@ impl Analysis {
             laplacian_f: self.thermo.as_ref().map(|t| t.laplacian_f),
             thermo: self.thermo,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_from_flags() {
+        let o = AnalysisOptions::default()
+            .with_method(Method::Dense)
+            .with_thermo(0.5, 0.25);
+        assert_eq!(o.spectrum.method, Method::Dense);
+        assert_eq!(o.spectrum.budget, SpectrumOptions::default().budget);
+        let t = o.thermo.unwrap();
+        assert_eq!((t.at.beta, t.at.mass), (0.5, 0.25));
+        assert!(t.mean_components);
+        assert_eq!(o.linearisation, Linearisation::MeanState);
     }
 }

@@ -11,7 +11,9 @@ mod analyze;
 mod backend;
 mod error;
 mod matrix_free;
+mod method_name;
 mod operator;
+mod report_table;
 mod summary;
 
 pub use analyze::{
@@ -26,6 +28,7 @@ pub use matrix_free::{
     extreme_singular_values, krylov_bound, stochastic_lanczos_quadrature, ExtremeSpectrum,
     MatrixFreeOptions, RitzValue, Slq,
 };
+pub use method_name::ParseMethodError;
 pub use operator::{
     eigen_components, g_operator, g_operator_sample_averaged, jacobian, spectrum,
     spectrum_of_jacobian, Method, Spectrum, SpectrumOptions,

@@ -11,6 +11,7 @@ mod decomposition;
 mod error;
 mod gaussian;
 mod landscape;
+mod landscape_summary;
 mod laws;
 mod measure;
 mod roots;
@@ -29,6 +30,7 @@ pub use landscape::{
     global_minimum_boundary_beta, phase_boundaries_as_printed, stability_exchange_beta, Landscape,
     Phase, StationaryKind, StationaryPoint,
 };
+pub use landscape_summary::{kind_name, phase_name, LandscapeSummary, SUMMARY_CELLS};
 pub use laws::{LawChecker, LawReport, StateRecord, StepRecord, TrajectoryPoint};
 pub use measure::{Estimate, Quadrature, QuadratureRule, SpectralMeasure, ThermoEstimate};
 pub use summary::{ThermoPoint, ThermoSummary};

@@ -36,6 +36,12 @@ fn line_plot(title: String, x_label: &str, y_label: &str) -> LinePlot {
     }
 }
 
+/// The betas of Fig. 1.
+pub const FIG1_BETAS: [f64; 4] = [0.25, 0.5, 0.73, 1.0];
+
+/// The range of log lambda Fig. 1 shows, [-8, 4].
+pub const FIG1_RANGE: (f64, f64) = (-8.0, 4.0);
+
 /// Fig. 1: the landscape -DeltaF(log lambda) of Eq. (9.3) at beta = 0.25, 0.5, 0.73 and 1,
 /// with its stationary points marked, for the configured gamma and the N of the networks (of
 /// the first network if their N differ; the title says so).
@@ -50,24 +56,47 @@ pub fn fig1(experiment: &Experiment) -> Result<LinePlot, ExperimentError> {
             c.networks[0].name
         )
     };
+    let mut fig = landscape_plot(&FIG1_BETAS, gamma, n, FIG1_RANGE)?;
+    fig.title = format!(
+        "Fig. 1: -ΔF(log λ) of Eq. (9.3), γ = {}, N = {n}{whose}",
+        fraction_text(gamma)
+    );
+    Ok(fig)
+}
+
+/// The landscape -DeltaF(log lambda) of Eq. (9.3) for each of `betas` at `gamma` and `n`
+/// neurons, on `range` = (from, to) of log lambda (400 steps), with the stationary points of
+/// [`Landscape::summary`] marked as `max`, `min` or `infl`; Fig. 1 is this plot at the
+/// paper's betas and range.
+///
+/// Errors: a beta, gamma or N outside its domain, or a non-finite or empty range.
+pub fn landscape_plot(
+    betas: &[f64],
+    gamma: f64,
+    n: usize,
+    range: (f64, f64),
+) -> Result<LinePlot, ExperimentError> {
+    let (from, to) = range;
     let mut fig = line_plot(
         format!(
-            "Fig. 1: -ΔF(log λ) of Eq. (9.3), γ = {}, N = {n}{whose}",
+            "-ΔF(log λ) of Eq. (9.3), γ = {}, N = {n}",
             fraction_text(gamma)
         ),
         "log λ",
         "-ΔF",
     );
-    for beta in [0.25, 0.5, 0.73, 1.0] {
+    const STEPS: usize = 400;
+    let step = (to - from) / STEPS as f64;
+    for &beta in betas {
         let l = Landscape::new(beta, gamma, n)?;
-        let pts = (0..=400)
+        let pts = (0..=STEPS)
             .map(|k| {
-                let u = -8.0 + k as f64 * 0.03;
+                let u = from + k as f64 * step;
                 (u, l.value(u))
             })
             .collect();
         fig.curves.push(Curve::line(format!("β = {beta}"), pts));
-        for p in l.stationary_points(-8.0, 4.0, 2000)? {
+        for p in l.summary(from, to)?.stationary_points {
             let kind = match p.kind {
                 StationaryKind::Maximum => "max",
                 StationaryKind::Minimum => "min",

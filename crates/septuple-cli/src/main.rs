@@ -1,0 +1,295 @@
+//! `septuple`: the command line of the septuple toolkit. Every command parses its flags, calls
+//! the library crates and prints: results on stdout (a table, or JSON with `--json`), progress
+//! and warnings on stderr; exit code 2 for usage errors, 1 for failures.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use septuple::io::{
+    load_network, parse_activations, parse_layer_order, Activations, LayerOrder, LoadOptions,
+    SampleInputs,
+};
+use septuple::spectral::{AnalysisOptions, Method};
+use septuple::thermo::Landscape;
+use septuple::train::Batch;
+use septuple_experiment::figures::{landscape_plot, FIG1_RANGE};
+use septuple_experiment::overrides::{parse_batch, Overrides, Preset};
+use septuple_experiment::{run_and_report, RunOptions};
+
+/// The statistical physics of learning (V. Vanchurin, "Towards a theory of machine learning"):
+/// spectra of G, the deep-versus-shallow experiment of Sec. 10, the landscape of Eq. (9.3).
+#[derive(Debug, Parser)]
+#[command(name = "septuple", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The spectrum of G (Eq. 5.6) of a trained network at its mean state, with its summary
+    /// and, with --beta, the thermodynamics of Secs. 5-8.
+    Analyze(AnalyzeArgs),
+    /// The experiment of Sec. 10: a deep (784-40-20-10) and a shallow (784-60-10) tanh network
+    /// trained on MNIST and analyzed at log-spaced epochs; metrics, figures and a summary.
+    DeepVsShallow(DeepVsShallowArgs),
+    /// The landscape -DeltaF(log lambda) of Eq. (9.3) and its stationary points.
+    Landscape(LandscapeArgs),
+}
+
+#[derive(Debug, Args)]
+struct AnalyzeArgs {
+    /// The network: .safetensors, .npz (a PyTorch state_dict of Linear layers, any key
+    /// scheme) or the septuple's JSON.
+    #[arg(value_name = "MODEL")]
+    model: PathBuf,
+    /// Samples for the mean state: an .npy or .npz array (one sample per row of its first
+    /// axis) or an MNIST IDX image file (pixels / 255) [default: the embedded MNIST subset].
+    #[arg(long, value_name = "FILE")]
+    inputs: Option<PathBuf>,
+    /// The array of an .npz --inputs file holding several.
+    #[arg(long, value_name = "KEY", requires = "inputs")]
+    input_key: Option<String>,
+    /// Use the first N samples [default: all of --inputs, 6000 of the embedded subset].
+    #[arg(long, value_name = "N", value_parser = whole_number)]
+    samples: Option<usize>,
+    /// Activations: one for every non-input layer (tanh) or one per layer (relu,relu,identity);
+    /// tanh, relu, sigmoid, identity [default: the file's own, else tanh with a warning].
+    #[arg(long, value_name = "LIST", value_parser = activations)]
+    activations: Option<Activations>,
+    /// The layer names in order, input side first (fc1,fc2,fc3) [default: the file's stated
+    /// order, else by the numbers in the names].
+    #[arg(long, value_name = "LIST", value_parser = layer_order)]
+    layer_order: Option<LayerOrder>,
+    /// Add the thermodynamics at this inverse temperature beta.
+    #[arg(long, value_name = "B", value_parser = positive_number)]
+    beta: Option<f64>,
+    /// The local-objective mass m of the thermodynamics (Eq. 3.3).
+    #[arg(long, value_name = "M", requires = "beta", default_value_t = 0.0, value_parser = number, allow_negative_numbers = true)]
+    m: f64,
+    /// How the eigenvalues are computed (auto, dense, structured).
+    #[arg(long, value_name = "METHOD", default_value_t = Method::Auto)]
+    method: Method,
+    /// Print the report as JSON (stable keys) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct DeepVsShallowArgs {
+    /// The paper's scale: 30,000 epochs, one seed [default: 1,000 epochs, two seeds].
+    #[arg(long, conflicts_with = "smoke")]
+    paper: bool,
+    /// A few epochs on a few hundred samples (a quick check).
+    #[arg(long)]
+    smoke: bool,
+    /// Epochs of every run.
+    #[arg(long, value_name = "N", value_parser = whole_number)]
+    epochs: Option<usize>,
+    /// Samples per SGD step, or `full` for the whole training set.
+    #[arg(long, value_name = "B|full", value_parser = batch)]
+    batch: Option<Batch>,
+    /// The learning rate.
+    #[arg(long, value_name = "X", value_parser = positive_number)]
+    lr: Option<f64>,
+    /// Runs of each network, with seeds 1..=K.
+    #[arg(long, value_name = "K", value_parser = whole_number_u64)]
+    seeds: Option<u64>,
+    /// A directory with MNIST IDX files [default: the embedded 10,000-digit subset].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Where metrics.csv, metrics.json, summary.md, figures/ and runs/ go.
+    #[arg(long, value_name = "DIR", default_value = "results/deep_vs_shallow")]
+    out: PathBuf,
+    /// Continue an interrupted run in --out from its checkpoints (finished runs are read back).
+    #[arg(long)]
+    resume: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct LandscapeArgs {
+    /// The inverse temperatures, separated by commas (0.25,0.5,0.73,1).
+    #[arg(long, value_name = "B[,B2,...]", value_delimiter = ',', required = true, value_parser = positive_number)]
+    beta: Vec<f64>,
+    /// The fraction gamma of small eigenvalues, in (0, 1) (the paper's 1/3 is 0.3333333333333333).
+    #[arg(long, value_name = "G", value_parser = number)]
+    gamma: f64,
+    /// The number of neurons N.
+    #[arg(long, value_name = "N", value_parser = whole_number)]
+    n: usize,
+    /// The lower end of the range of log lambda.
+    #[arg(long, value_name = "U0", default_value_t = FIG1_RANGE.0, value_parser = number, allow_negative_numbers = true)]
+    from: f64,
+    /// The upper end of the range of log lambda.
+    #[arg(long, value_name = "U1", default_value_t = FIG1_RANGE.1, value_parser = number, allow_negative_numbers = true)]
+    to: f64,
+    /// Also draw -DeltaF against log lambda, with the stationary points marked, into this SVG.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Print the stationary points as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+fn whole_number(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| "expected a whole number".to_string())
+}
+
+fn whole_number_u64(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| "expected a whole number".to_string())
+}
+
+fn number(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err("expected a finite number".to_string()),
+    }
+}
+
+fn positive_number(s: &str) -> Result<f64, String> {
+    match number(s) {
+        Ok(x) if x > 0.0 => Ok(x),
+        _ => Err("expected a positive number".to_string()),
+    }
+}
+
+fn activations(s: &str) -> Result<Activations, String> {
+    parse_activations(s).map_err(|e| e.to_string())
+}
+
+fn layer_order(s: &str) -> Result<LayerOrder, String> {
+    Ok(parse_layer_order(s))
+}
+
+fn batch(s: &str) -> Result<Batch, String> {
+    parse_batch(s).map_err(|_| "expected a whole number of samples or 'full'".to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(a) => analyze(a),
+        Command::DeepVsShallow(a) => deep_vs_shallow(a),
+        Command::Landscape(a) => landscape(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("septuple: error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = (), E = Box<dyn Error>> = std::result::Result<T, E>;
+
+fn analyze(a: AnalyzeArgs) -> Result {
+    let mut load = LoadOptions::default();
+    if let Some(acts) = a.activations {
+        load = load.with_activations(acts);
+    }
+    if let Some(order) = a.layer_order {
+        load = load.with_layer_order(order);
+    }
+    let loaded = load_network(&a.model, &load)?;
+    for w in &loaded.warnings {
+        eprintln!("septuple: warning: {w}");
+    }
+    let inputs =
+        SampleInputs::load_or_embedded(a.inputs.as_deref(), a.input_key.as_deref(), a.samples)?;
+    let mut options = AnalysisOptions::default().with_method(a.method);
+    if let Some(beta) = a.beta {
+        options = options.with_thermo(beta, a.m);
+    }
+    let net = &loaded.network;
+    eprintln!(
+        "septuple: analyzing {} ({} neurons) at the mean state of {} samples",
+        a.model.display(),
+        net.n_neurons(),
+        inputs.len()
+    );
+    let inputs_name = match &a.inputs {
+        Some(p) => p.display().to_string(),
+        None => "the embedded MNIST subset".to_string(),
+    };
+    let model = a.model.display().to_string();
+    let report = septuple::analyze_layered(net, &model, &inputs, &inputs_name, &options)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
+
+fn deep_vs_shallow(a: DeepVsShallowArgs) -> Result {
+    let overrides = Overrides {
+        preset: match (a.paper, a.smoke) {
+            (true, _) => Preset::Paper,
+            (false, true) => Preset::Smoke,
+            (false, false) => Preset::Quick,
+        },
+        epochs: a.epochs,
+        batch: a.batch,
+        learning_rate: a.lr,
+        seeds: a.seeds,
+    };
+    let experiment = overrides.check()?;
+    eprintln!(
+        "septuple deep-vs-shallow: {} -> {}",
+        experiment.describe(),
+        a.out.display()
+    );
+    let start = Instant::now();
+    let options = RunOptions {
+        data: a.data,
+        resume: a.resume,
+        progress: !a.quiet,
+    };
+    let report = run_and_report(&experiment, &a.out, &options)?;
+    println!("{}", report.markdown());
+    eprintln!(
+        "septuple deep-vs-shallow: done in {:.1} s; files in {}",
+        start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn landscape(a: LandscapeArgs) -> Result {
+    let summaries = a
+        .beta
+        .iter()
+        .map(|&beta| Landscape::new(beta, a.gamma, a.n)?.summary(a.from, a.to))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = &a.svg {
+        landscape_plot(&a.beta, a.gamma, a.n, (a.from, a.to))?.write_svg(path)?;
+        eprintln!("septuple landscape: wrote {}", path.display());
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summaries)?);
+    } else {
+        for (k, s) in summaries.iter().enumerate() {
+            if k > 0 {
+                println!();
+            }
+            print!("{s}");
+        }
+    }
+    Ok(())
+}
