@@ -3,9 +3,6 @@
 // rejects; no code of this crate is unsafe.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
-// `deny`, not `forbid`: ndarray's `s!` macro expands to an `allow(unsafe_code)` that `forbid`
-// rejects; no code of this crate is unsafe.
-#![deny(unsafe_code)]
 #![deny(clippy::float_cmp)]
 // Exact float comparisons are intended in tests: loaded values must equal the saved ones.
 #![cfg_attr(test, allow(clippy::float_cmp))]

@@ -238,6 +238,7 @@ fn reorthogonalise(x: &mut Array1<f64>, basis: &[Array2<f64>], c: usize) {
 
 /// The SVD of the m x m upper bidiagonal: singular values (descending), the last row of the
 /// left singular vectors and the first row of the right ones, same order.
+#[allow(clippy::type_complexity)] // (singular values, first and last components of the vectors)
 fn bidiagonal_svd(b: &Bidiagonal) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>), SpectralError> {
     let m = b.alpha.len();
     let mat = faer::Mat::<f64>::from_fn(m, m, |i, j| {
