@@ -72,7 +72,7 @@ pub struct AnalysisRecord {
     pub beta_energy: Option<f64>,
     /// The laws of learning (7.6, 7.11) from the previous analyzed epoch that has a beta from
     /// the energy to this one (each state at its own beta; see
-    /// [`LawChecker`](septuple_thermo::LawChecker)); None for the first such epoch.
+    /// [`LawChecker`]); None for the first such epoch.
     #[serde(default)]
     pub laws: Option<StepRecord>,
 }
