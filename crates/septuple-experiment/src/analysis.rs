@@ -4,12 +4,13 @@
 
 use ndarray::{Array2, Axis};
 use septuple_core::{
-    mean_boundary_loss, Boundary, Builtin, BulkLoss, BulkSolver, Layered, Loss, Network, Potential,
+    mean_boundary_loss, Activation, Boundary, Builtin, BulkLoss, BulkSolver, Layered, Loss,
+    Network, Potential,
 };
-use septuple_spectral::{analyze_states, AnalysisOptions, Faer, TopCount};
+use septuple_spectral::{analyze_states, gap_two_means, AnalysisOptions, Faer, TopCount};
 use septuple_thermo::{
     beta_from_energy_self_consistent, beta_from_gap, beta_from_gap_eq_9_4_as_printed,
-    EigenvalueSplit, LawChecker, StepRecord, TrajectoryPoint,
+    DensityFactor, EigenvalueSplit, Gaussian, LawChecker, StepRecord, TrajectoryPoint,
 };
 use septuple_train::{accuracy, Context, Dataset};
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,44 @@ pub struct AnalysisRecord {
     /// [`LawChecker`]); None for the first such epoch.
     #[serde(default)]
     pub laws: Option<StepRecord>,
+    /// How many eigenvalues lie below the gap (the negative dynamical log lambda below it).
+    #[serde(default)]
+    pub gap_n_below: Option<usize>,
+    /// The gap by the second rule, the two-means split of the negative dynamical log lambda
+    /// ([`gap_two_means`]).
+    #[serde(default)]
+    pub gap_two_means: Option<f64>,
+    /// How many eigenvalues lie below the two-means gap.
+    #[serde(default)]
+    pub gap_two_means_n_below: Option<usize>,
+    /// gamma of Eq. (9.2) measured from this spectrum: the fraction of the N eigenvalues below
+    /// the gap, [`gap_n_below`](Self::gap_n_below) / N.
+    #[serde(default)]
+    pub gamma_measured: Option<f64>,
+    /// beta from the gap by the relation that follows from (9.3) at the measured gamma.
+    #[serde(default)]
+    pub beta_gap_measured: Option<f64>,
+    /// beta from the gap by the relation that follows from (9.3) at Fig. 1's gamma = 1/3.
+    #[serde(default)]
+    pub beta_gap_third: Option<f64>,
+    /// The Laplacian DeltaF of Eq. (8.10) (m = 0) at [`beta_gap_measured`](Self::beta_gap_measured).
+    #[serde(default)]
+    pub laplacian_f_gap: Option<f64>,
+    /// log(sigma(beta) / sigma(0)) per unit alpha at
+    /// [`beta_gap_measured`](Self::beta_gap_measured): the entropy-density factor of
+    /// Eqs. (8.6)-(8.11) with DeltaF of (8.10) integrated over beta
+    /// ([`DensityFactor::Integrated`]).
+    #[serde(default)]
+    pub log_density_factor_gap: Option<f64>,
+    /// 1/2 |x - f(w x + b)|^2 over the non-input neurons at the mean forward state x of
+    /// Eq. (5.3): the constant that (5.5) drops because it is exact only at a fixed point.
+    #[serde(default)]
+    pub mean_state_residual: Option<f64>,
+    /// The laws of learning (7.6, 7.11) from the previous analyzed epoch that has a beta from
+    /// the gap to this one, each state at its own [`beta_gap_measured`](Self::beta_gap_measured):
+    /// a temperature at which the split into large and small eigenvalues is informative.
+    #[serde(default)]
+    pub laws_gap: Option<StepRecord>,
 }
 
 impl AnalysisRecord {
@@ -86,6 +125,22 @@ impl AnalysisRecord {
         l
     }
 
+    /// mu_2 per dynamical eigenvalue, mu_2 / n_dyn (NaN without dynamical eigenvalues).
+    pub fn mu2_per_dynamical(&self) -> f64 {
+        per(self.mu2, self.n_dynamical)
+    }
+
+    /// mu_3 per dynamical eigenvalue, mu_3 / n_dyn (NaN without dynamical eigenvalues).
+    pub fn mu3_per_dynamical(&self) -> f64 {
+        per(self.mu3, self.n_dynamical)
+    }
+
+    /// Whether the two gap rules put the same number of eigenvalues below the gap (None
+    /// unless both found one).
+    pub fn gap_rules_agree(&self) -> Option<bool> {
+        Some(self.gap_n_below? == self.gap_two_means_n_below?)
+    }
+
     /// The dynamical log lambda (|log lambda| above `tolerance`), ascending: the values the
     /// spectrum's summary reads its moments from (Figs. 4-5).
     pub fn dynamical_log_lambda(&self, tolerance: f64) -> Vec<f64> {
@@ -94,6 +149,81 @@ impl AnalysisRecord {
         u.retain(|v| v.abs() > tolerance);
         u
     }
+}
+
+fn per(value: f64, count: usize) -> f64 {
+    if count == 0 {
+        f64::NAN
+    } else {
+        value / count as f64
+    }
+}
+
+/// 1/2 |x - f(w x + b)|^2 over the non-input neurons at state `x`: zero exactly at a fixed
+/// point of Eq. (2.9), where the expansion (5.5) around x drops it.
+pub fn fixed_point_residual<N: Network + ?Sized>(
+    net: &N,
+    x: ndarray::ArrayView1<'_, f64>,
+) -> Result<f64, ExperimentError> {
+    let y = net.preactivation(x)?;
+    let inputs = net.inputs();
+    let mut is_input = vec![false; net.n_neurons()];
+    for &i in inputs.iter() {
+        is_input[i] = true;
+    }
+    Ok(0.5
+        * (0..net.n_neurons())
+            .filter(|&i| !is_input[i])
+            .map(|i| (x[i] - net.activation(i).value(y[i])).powi(2))
+            .sum::<f64>())
+}
+
+/// The quantities that follow from the gap: both rules, gamma measured from the spectrum,
+/// beta from the gap three ways, and DeltaF and the entropy-density factor at the measured
+/// gamma's beta.
+struct GapQuantities {
+    n_below: Option<usize>,
+    two_means: Option<f64>,
+    two_means_n_below: Option<usize>,
+    gamma_measured: Option<f64>,
+    beta_measured: Option<f64>,
+    beta_third: Option<f64>,
+    laplacian_f: Option<f64>,
+    log_density_factor: Option<f64>,
+}
+
+fn gap_quantities(
+    eigenvalues: &[f64],
+    gap: Option<septuple_spectral::Gap>,
+    dynamical: &[f64],
+) -> Result<GapQuantities, ExperimentError> {
+    let n = eigenvalues.len();
+    let second = gap_two_means(dynamical);
+    let gamma_measured = gap.map(|g| g.n_below as f64 / n as f64);
+    let beta_measured = match (gap, gamma_measured) {
+        (Some(g), Some(gm)) => beta_from_gap(g.log_lambda, gm).ok(),
+        _ => None,
+    };
+    let (laplacian_f, log_density_factor) = match beta_measured {
+        Some(b) => {
+            let model = Gaussian::new(eigenvalues)?;
+            (
+                Some(model.laplacian_f(b)?),
+                Some(model.log_entropy_density_factor(b, 1.0, DensityFactor::Integrated)?),
+            )
+        }
+        None => (None, None),
+    };
+    Ok(GapQuantities {
+        n_below: gap.map(|g| g.n_below),
+        two_means: second.map(|g| g.log_lambda),
+        two_means_n_below: second.map(|g| g.n_below),
+        gamma_measured,
+        beta_measured,
+        beta_third: gap.and_then(|g| beta_from_gap(g.log_lambda, 1.0 / 3.0).ok()),
+        laplacian_f,
+        log_density_factor,
+    })
 }
 
 /// The training-set quantities of one forward pass: the forward states (Eq. 2.9), U_d of
@@ -153,6 +283,8 @@ pub fn analyze(
     )?;
     let s = &a.summary;
     let gap = s.gap.map(|g| g.log_lambda);
+    let g = gap_quantities(&a.eigenvalues, s.gap, &s.dynamical)?;
+    let mean_state_residual = fixed_point_residual(&sep, a.mean_state.view())?;
     let beta_energy = if bulk_loss > 0.0 {
         beta_from_energy_self_consistent(&a.eigenvalues, bulk_loss, &EigenvalueSplit::default())?
             .first()
@@ -193,6 +325,16 @@ pub fn analyze(
         gap,
         beta_energy,
         laws: None,
+        gap_n_below: g.n_below,
+        gap_two_means: g.two_means,
+        gap_two_means_n_below: g.two_means_n_below,
+        gamma_measured: g.gamma_measured,
+        beta_gap_measured: g.beta_measured,
+        beta_gap_third: g.beta_third,
+        laplacian_f_gap: g.laplacian_f,
+        log_density_factor_gap: g.log_density_factor,
+        mean_state_residual: Some(mean_state_residual),
+        laws_gap: None,
     })
 }
 
@@ -204,7 +346,27 @@ pub fn laws_between(
     from: &AnalysisRecord,
     to: &AnalysisRecord,
 ) -> Result<Option<StepRecord>, ExperimentError> {
-    let (Some(b0), Some(b1)) = (from.beta_energy, to.beta_energy) else {
+    laws_at(checker, from, to, |r| r.beta_energy)
+}
+
+/// The laws of learning between two analyzed epochs of a run, each at its own beta from the
+/// gap at the measured gamma ([`AnalysisRecord::beta_gap_measured`]): Eqs. (7.6), (7.11) at a
+/// temperature where some eigenvalues are small and some large. None unless both have one.
+pub fn laws_between_at_gap(
+    checker: &LawChecker,
+    from: &AnalysisRecord,
+    to: &AnalysisRecord,
+) -> Result<Option<StepRecord>, ExperimentError> {
+    laws_at(checker, from, to, |r| r.beta_gap_measured)
+}
+
+fn laws_at(
+    checker: &LawChecker,
+    from: &AnalysisRecord,
+    to: &AnalysisRecord,
+    beta: impl Fn(&AnalysisRecord) -> Option<f64>,
+) -> Result<Option<StepRecord>, ExperimentError> {
+    let (Some(b0), Some(b1)) = (beta(from), beta(to)) else {
         return Ok(None);
     };
     let (l0, l1) = (from.eigenvalues(), to.eigenvalues());
@@ -225,4 +387,102 @@ pub fn laws_between(
 /// N = 854.
 pub fn c_n_minus_20_label(n_neurons: usize) -> String {
     TopCount::AllBut(20).label(n_neurons)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use septuple_core::Layered;
+
+    /// A record holding only what the law checks read.
+    fn record(eigenvalues: &[f64], beta: f64) -> AnalysisRecord {
+        AnalysisRecord {
+            network: "t".into(),
+            seed: 0,
+            epoch: 0,
+            boundary_loss: 0.0,
+            bulk_loss: 0.0,
+            train_accuracy: 0.0,
+            test_accuracy: 0.0,
+            wall_seconds: 0.0,
+            n_neurons: eigenvalues.len(),
+            eigenvalues_not_one: eigenvalues.to_vec(),
+            n_unit_eigenvalues: 0,
+            n_dynamical: eigenvalues.len(),
+            sum_log_lambda: 0.0,
+            mu2: 0.0,
+            mu3: 0.0,
+            variance: 0.0,
+            skewness: 0.0,
+            c20: 0.0,
+            c_n_minus_20: 0.0,
+            gap: None,
+            beta_gap: None,
+            beta_gap_eq_9_4: None,
+            beta_energy: Some(1e5),
+            laws: None,
+            gap_n_below: None,
+            gap_two_means: None,
+            gap_two_means_n_below: None,
+            gamma_measured: None,
+            beta_gap_measured: Some(beta),
+            beta_gap_third: None,
+            laplacian_f_gap: None,
+            log_density_factor_gap: None,
+            mean_state_residual: None,
+            laws_gap: None,
+        }
+    }
+
+    /// Spectra of feedforward networks have sum log lambda = 0 (Eqs. 7.7-7.8), so at a beta
+    /// where every eigenvalue is large, S = log Z + beta U of (7.1) tends to a constant minus
+    /// 1/2 sum log lambda, the same for every such spectrum: the second law cannot fail there.
+    /// At a beta from the gap it can: un-learning (the spread of log lambda shrinking) raises
+    /// S and is flagged.
+    #[test]
+    fn the_second_law_is_informative_at_the_gap_temperature_only() {
+        let spread =
+            |s: f64| -> Vec<f64> { [-2.0, -1.0, 0.5, 1.0, 1.5].map(|u| (s * u).exp()).to_vec() };
+        let (learned, unlearned) = (spread(1.5), spread(0.5));
+        let checker = LawChecker::new(EigenvalueSplit::default(), 1e-9, 0.0).unwrap();
+        let forward =
+            laws_between_at_gap(&checker, &record(&unlearned, 0.6), &record(&learned, 0.6))
+                .unwrap()
+                .unwrap();
+        let backward =
+            laws_between_at_gap(&checker, &record(&learned, 0.6), &record(&unlearned, 0.6))
+                .unwrap()
+                .unwrap();
+        assert!(forward.second_law_violation.is_none(), "{forward:?}");
+        let rise = backward.second_law_violation.expect("un-learning raises S");
+        assert!(rise > 0.1, "{backward:?}");
+        // At beta = 1e5 (the order of beta from U in the experiment) the same step changes S
+        // by O(N / beta) only.
+        let cold = laws_between(&checker, &record(&learned, 0.6), &record(&unlearned, 0.6))
+            .unwrap()
+            .unwrap();
+        assert!(cold.delta_entropy.abs() < 1e-3 * rise, "{cold:?}");
+    }
+
+    /// The residual of Eq. (2.9) vanishes at a forward state (a fixed point) and not at the
+    /// mean of several (where (5.5) drops it).
+    #[test]
+    fn fixed_point_residual_vanishes_at_fixed_points_only() {
+        let net = Layered::<Builtin>::from_layers(
+            vec![
+                ndarray::array![[0.5, -1.0], [0.3, 0.8], [-0.7, 0.2]],
+                ndarray::array![[1.0, -0.5, 0.25]],
+            ],
+            vec![ndarray::array![0.1, -0.2, 0.3], ndarray::array![0.05]],
+            vec![Builtin::Tanh, Builtin::Tanh],
+        )
+        .unwrap();
+        let inputs = ndarray::array![[1.0, 0.0], [-1.0, 2.0], [0.5, 0.5]];
+        let states = net.forward_states(inputs.view()).unwrap();
+        for x in states.rows() {
+            assert!(fixed_point_residual(&net, x).unwrap() < 1e-30);
+        }
+        let mean = states.mean_axis(Axis(0)).unwrap();
+        assert!(fixed_point_residual(&net, mean.view()).unwrap() > 1e-4);
+    }
 }

@@ -12,9 +12,10 @@ use crate::analysis::{c_n_minus_20_label, AnalysisRecord};
 use crate::config::{Experiment, ExperimentConfig};
 use crate::error::ExperimentError;
 use crate::figures::write_figures;
-use crate::stats::{linear_fit, spread, Spread};
+use crate::stats::{linear_fit, linearity_test, over_seeds, OverSeeds};
 
-/// Per-network results over seeds.
+/// Per-network results over seeds: each quantity at the last analysis epoch all seeds reached,
+/// with its spread and 95% confidence interval over seeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NetworkReport {
     /// Network name.
@@ -25,38 +26,149 @@ pub struct NetworkReport {
     pub seeds: usize,
     /// N.
     pub n_neurons: usize,
+    /// U_d, the boundary loss (2.11).
+    pub boundary_loss: Option<OverSeeds>,
+    /// U = U_0, the bulk loss (4.1) at the bulk-solved states.
+    pub bulk_loss: Option<OverSeeds>,
+    /// 1/2 |x - f(w x + b)|^2 at the mean state, the constant (5.5) drops.
+    pub mean_state_residual: Option<OverSeeds>,
+    /// The number of dynamical eigenvalues.
+    pub n_dynamical: Option<OverSeeds>,
     /// mu_2 (9.5).
-    pub mu2: Option<Spread>,
+    pub mu2: Option<OverSeeds>,
     /// mu_3 (9.6).
-    pub mu3: Option<Spread>,
+    pub mu3: Option<OverSeeds>,
+    /// mu_2 / n_dyn.
+    pub mu2_per_dynamical: Option<OverSeeds>,
+    /// mu_3 / n_dyn.
+    pub mu3_per_dynamical: Option<OverSeeds>,
     /// Variance of the dynamical log lambda.
-    pub variance: Option<Spread>,
+    pub variance: Option<OverSeeds>,
     /// Skewness of the dynamical log lambda.
-    pub skewness: Option<Spread>,
-    /// Gap position.
-    pub gap: Option<Spread>,
+    pub skewness: Option<OverSeeds>,
+    /// Gap position (widest space).
+    pub gap: Option<OverSeeds>,
+    /// Gap position (two-means rule).
+    pub gap_two_means: Option<OverSeeds>,
+    /// Analysis epochs (all seeds) at which the two gap rules put the same number of
+    /// eigenvalues below the gap, and at which both found a gap.
+    pub gap_rules_agree: (usize, usize),
+    /// gamma of (9.2) measured from the spectrum.
+    pub gamma_measured: Option<OverSeeds>,
     /// beta from the gap, relation of (9.3) at the configured gamma.
-    pub beta_gap: Option<Spread>,
+    pub beta_gap: Option<OverSeeds>,
+    /// beta from the gap, relation of (9.3) at the measured gamma.
+    pub beta_gap_measured: Option<OverSeeds>,
+    /// beta from the gap, relation of (9.3) at gamma = 1/3.
+    pub beta_gap_third: Option<OverSeeds>,
     /// beta from the gap by (9.4) as printed.
-    pub beta_gap_eq_9_4: Option<Spread>,
+    pub beta_gap_eq_9_4: Option<OverSeeds>,
     /// beta from U = N_> / (2 beta).
-    pub beta_energy: Option<Spread>,
+    pub beta_energy: Option<OverSeeds>,
+    /// DeltaF of (8.10) at the beta of the measured gamma.
+    pub laplacian_f_gap: Option<OverSeeds>,
+    /// log sigma(beta) / sigma(0) per unit alpha (8.6-8.11) at that beta.
+    pub log_density_factor_gap: Option<OverSeeds>,
     /// Slope of C_20 against log U (Fig. 7), over the analysis epochs from 10 on.
     ///
     /// (All analysis epochs when the run has fewer than three from epoch 10 on.)
-    pub slope_c20: Option<Spread>,
+    pub slope_c20: Option<OverSeeds>,
     /// Slope of C_(N-20) against log U (Fig. 7), over the same epochs.
-    pub slope_c_n_minus_20: Option<Spread>,
+    pub slope_c_n_minus_20: Option<OverSeeds>,
+    /// The slopes of Fig. 7 fitted from several first epochs.
+    pub slope_windows: Vec<SlopeWindow>,
     /// Training accuracy.
-    pub train_accuracy: Option<Spread>,
+    pub train_accuracy: Option<OverSeeds>,
     /// Test accuracy.
-    pub test_accuracy: Option<Spread>,
-    /// Second-law violations of S along each run (7.6), summed over seeds.
+    pub test_accuracy: Option<OverSeeds>,
+    /// The laws along each run at beta from the energy (7.5).
+    pub laws_energy: LawTally,
+    /// The laws along each run at beta from the gap at the measured gamma.
+    pub laws_gap: LawTally,
+}
+
+/// The slopes of C_20 and C_(N-20) against log U (Fig. 7) fitted over the analysis epochs from
+/// `from_epoch` on, per seed, and a test of whether the relation is linear at all.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlopeWindow {
+    /// The first epoch of the fit.
+    pub from_epoch: usize,
+    /// The slope of C_20 over seeds.
+    pub c20: Option<OverSeeds>,
+    /// The mean over seeds of the slope's own least-squares standard error.
+    pub c20_stderr: Option<f64>,
+    /// The slope of C_(N-20) over seeds.
+    pub c_n_minus_20: Option<OverSeeds>,
+    /// The mean over seeds of its standard error.
+    pub c_n_minus_20_stderr: Option<f64>,
+    /// Seeds whose C_20 against log U rejects a line at the 5% level (F test against a
+    /// parabola), out of [`tested`](Self::tested).
+    pub c20_not_linear: usize,
+    /// Seeds with enough points (four) for the test.
+    pub tested: usize,
+    /// The fewest points any seed's fit used.
+    pub min_points: usize,
+}
+
+/// The laws of learning along the runs of one network at one choice of temperature.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LawTally {
+    /// Steps checked, summed over seeds.
+    pub steps: usize,
+    /// Second-law (7.6) violations of S.
     pub second_law_violations: usize,
-    /// Steps between analysis epochs checked for the second law, summed over seeds.
-    pub second_law_steps: usize,
-    /// The largest violation (rise of S), if any.
+    /// The largest rise of S, if any.
     pub largest_violation: Option<f64>,
+    /// First-law (7.11) violations: |dU - T dS_0 - T dC| beyond its bound.
+    pub first_law_violations: usize,
+    /// The largest |residual| / bound of the first law over the steps.
+    pub largest_first_law_ratio: Option<f64>,
+}
+
+impl LawTally {
+    fn add(&mut self, steps: impl Iterator<Item = septuple_thermo::StepRecord>) {
+        for step in steps {
+            self.steps += 1;
+            if let Some(size) = step.second_law_violation {
+                self.second_law_violations += 1;
+                self.largest_violation = Some(self.largest_violation.map_or(size, |l| l.max(size)));
+            }
+            if step.first_law_violation.is_some() {
+                self.first_law_violations += 1;
+            }
+            let fl = step.first_law;
+            if fl.bound > 0.0 {
+                let ratio = fl.residual.abs() / fl.bound;
+                self.largest_first_law_ratio =
+                    Some(self.largest_first_law_ratio.map_or(ratio, |l| l.max(ratio)));
+            }
+        }
+    }
+
+    /// The table cell.
+    fn cell(&self) -> String {
+        if self.steps == 0 {
+            return "not checked (no beta estimate)".into();
+        }
+        let second = if self.second_law_violations == 0 {
+            format!("S fell at all {} steps", self.steps)
+        } else {
+            format!(
+                "S rose at {} of {} steps (largest rise {:.3e})",
+                self.second_law_violations,
+                self.steps,
+                self.largest_violation.unwrap_or(0.0)
+            )
+        };
+        let first = match self.largest_first_law_ratio {
+            Some(r) => format!(
+                "; first law beyond its bound at {} steps (largest |residual| / bound {r:.3})",
+                self.first_law_violations
+            ),
+            None => String::new(),
+        };
+        format!("{second}{first}")
+    }
 }
 
 /// The records used for the fits of Fig. 7: from epoch 10 on (the first epochs are far from
@@ -80,11 +192,6 @@ pub struct Report {
     pub networks: Vec<NetworkReport>,
 }
 
-fn spread_of(values: Vec<f64>) -> Option<Spread> {
-    let v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
-    spread(&v).ok()
-}
-
 /// Records grouped by network and seed, sorted by epoch.
 pub fn runs_of(records: &[AnalysisRecord]) -> BTreeMap<(String, u64), Vec<AnalysisRecord>> {
     let mut m: BTreeMap<(String, u64), Vec<AnalysisRecord>> = BTreeMap::new();
@@ -99,36 +206,64 @@ pub fn runs_of(records: &[AnalysisRecord]) -> BTreeMap<(String, u64), Vec<Analys
     m
 }
 
-/// The slopes of C_20 and C_(N-20) against log U over the late records of a run (Fig. 7).
-fn complexity_slopes(run: &[AnalysisRecord]) -> (Option<f64>, Option<f64>) {
-    let late = late_records(run);
-    let x: Vec<f64> = late.iter().map(|r| r.bulk_loss.ln()).collect();
-    let slope = |y: Vec<f64>| linear_fit(&x, &y).ok().map(|f| f.slope);
-    (
-        slope(late.iter().map(|r| r.c20).collect()),
-        slope(late.iter().map(|r| r.c_n_minus_20).collect()),
-    )
+/// A least-squares slope of Fig. 7 and its standard error.
+type Slope = (f64, f64);
+
+/// The slopes of C_20 and C_(N-20) against log U over `records` (Fig. 7), and whether the
+/// C_20 relation rejects a line (None with fewer than four points).
+fn complexity_slopes(records: &[&AnalysisRecord]) -> (Option<Slope>, Option<Slope>, Option<bool>) {
+    let x: Vec<f64> = records.iter().map(|r| r.bulk_loss.ln()).collect();
+    let fit = |y: &[f64]| linear_fit(&x, y).ok().map(|f| (f.slope, f.slope_stderr));
+    let c20: Vec<f64> = records.iter().map(|r| r.c20).collect();
+    let c_n: Vec<f64> = records.iter().map(|r| r.c_n_minus_20).collect();
+    let not_linear = linearity_test(&x, &c20).ok().map(|t| t.p_value < 0.05);
+    (fit(&c20), fit(&c_n), not_linear)
 }
 
-/// The second law (7.6) along one run, between the records that have a beta from the energy.
-#[derive(Default)]
-struct SecondLaw {
-    steps: usize,
-    violations: usize,
-    largest: Option<f64>,
+/// The records of a run with a positive finite U, from epoch `from` on.
+fn fit_records(run: &[AnalysisRecord], from: usize) -> Vec<&AnalysisRecord> {
+    run.iter()
+        .filter(|r| r.epoch >= from && r.bulk_loss > 0.0 && r.bulk_loss.is_finite())
+        .collect()
 }
 
-impl SecondLaw {
-    /// Add the steps and violations recorded along the run (checked as it ran).
-    fn add(&mut self, run: &[AnalysisRecord]) {
-        for step in run.iter().filter_map(|r| r.laws.as_ref()) {
-            self.steps += 1;
-            if let Some(size) = step.second_law_violation {
-                self.violations += 1;
-                self.largest = Some(self.largest.map_or(size, |l: f64| l.max(size)));
-            }
+/// The first epochs of the fits of [`SlopeWindow`].
+pub const SLOPE_WINDOWS: [usize; 4] = [1, 10, 100, 1000];
+
+fn slope_window(runs: &[&Vec<AnalysisRecord>], from_epoch: usize) -> Option<SlopeWindow> {
+    let (mut c20, mut se20, mut cn, mut sen) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut not_linear, mut tested, mut min_points) = (0, 0, usize::MAX);
+    for run in runs {
+        let recs = fit_records(run, from_epoch);
+        if recs.len() < 3 {
+            continue;
+        }
+        min_points = min_points.min(recs.len());
+        let (a, b, lin) = complexity_slopes(&recs);
+        if let Some((s, e)) = a {
+            c20.push(s);
+            se20.push(e);
+        }
+        if let Some((s, e)) = b {
+            cn.push(s);
+            sen.push(e);
+        }
+        if let Some(rejected) = lin {
+            tested += 1;
+            not_linear += usize::from(rejected);
         }
     }
+    let mean = |v: &[f64]| over_seeds(v).map(|o| o.spread.mean);
+    (!c20.is_empty()).then(|| SlopeWindow {
+        from_epoch,
+        c20: over_seeds(&c20),
+        c20_stderr: mean(&se20),
+        c_n_minus_20: over_seeds(&cn),
+        c_n_minus_20_stderr: mean(&sen),
+        c20_not_linear: not_linear,
+        tested,
+        min_points,
+    })
 }
 
 impl NetworkReport {
@@ -146,37 +281,59 @@ impl NetworkReport {
             .filter_map(|v| v.iter().find(|r| r.epoch == epoch))
             .collect();
         let pick = |f: &dyn Fn(&AnalysisRecord) -> Option<f64>| {
-            spread_of(at.iter().filter_map(|r| f(r)).collect())
+            over_seeds(&at.iter().filter_map(|r| f(r)).collect::<Vec<f64>>())
         };
         let mut slopes20 = Vec::new();
         let mut slopes_n_minus_20 = Vec::new();
-        let mut law = SecondLaw::default();
+        let (mut laws_energy, mut laws_gap) = (LawTally::default(), LawTally::default());
+        let mut agree = (0, 0);
         for run in runs {
-            let (s20, s_n_minus_20) = complexity_slopes(run);
-            slopes20.extend(s20);
-            slopes_n_minus_20.extend(s_n_minus_20);
-            law.add(run);
+            let (s20, s_n_minus_20, _) = complexity_slopes(&late_records(run));
+            slopes20.extend(s20.map(|s| s.0));
+            slopes_n_minus_20.extend(s_n_minus_20.map(|s| s.0));
+            laws_energy.add(run.iter().filter_map(|r| r.laws));
+            laws_gap.add(run.iter().filter_map(|r| r.laws_gap));
+            for a in run.iter().filter_map(AnalysisRecord::gap_rules_agree) {
+                agree.0 += usize::from(a);
+                agree.1 += 1;
+            }
         }
         Ok(Some(NetworkReport {
             network: name.to_string(),
             epoch,
             seeds: at.len(),
             n_neurons: at[0].n_neurons,
+            boundary_loss: pick(&|r| Some(r.boundary_loss)),
+            bulk_loss: pick(&|r| Some(r.bulk_loss)),
+            mean_state_residual: pick(&|r| r.mean_state_residual),
+            n_dynamical: pick(&|r| Some(r.n_dynamical as f64)),
             mu2: pick(&|r| Some(r.mu2)),
             mu3: pick(&|r| Some(r.mu3)),
+            mu2_per_dynamical: pick(&|r| Some(r.mu2_per_dynamical())),
+            mu3_per_dynamical: pick(&|r| Some(r.mu3_per_dynamical())),
             variance: pick(&|r| Some(r.variance)),
             skewness: pick(&|r| Some(r.skewness)),
             gap: pick(&|r| r.gap),
+            gap_two_means: pick(&|r| r.gap_two_means),
+            gap_rules_agree: agree,
+            gamma_measured: pick(&|r| r.gamma_measured),
             beta_gap: pick(&|r| r.beta_gap),
+            beta_gap_measured: pick(&|r| r.beta_gap_measured),
+            beta_gap_third: pick(&|r| r.beta_gap_third),
             beta_gap_eq_9_4: pick(&|r| r.beta_gap_eq_9_4),
             beta_energy: pick(&|r| r.beta_energy),
-            slope_c20: spread_of(slopes20),
-            slope_c_n_minus_20: spread_of(slopes_n_minus_20),
+            laplacian_f_gap: pick(&|r| r.laplacian_f_gap),
+            log_density_factor_gap: pick(&|r| r.log_density_factor_gap),
+            slope_c20: over_seeds(&slopes20),
+            slope_c_n_minus_20: over_seeds(&slopes_n_minus_20),
+            slope_windows: SLOPE_WINDOWS
+                .iter()
+                .filter_map(|&e| slope_window(runs, e))
+                .collect(),
             train_accuracy: pick(&|r| Some(r.train_accuracy)),
             test_accuracy: pick(&|r| Some(r.test_accuracy)),
-            second_law_violations: law.violations,
-            second_law_steps: law.steps,
-            largest_violation: law.largest,
+            laws_energy,
+            laws_gap,
         }))
     }
 }
@@ -184,29 +341,9 @@ impl NetworkReport {
 /// How one row of the summary table is read from a network's report.
 type RowFn = Box<dyn Fn(&NetworkReport) -> String>;
 
-/// A table cell: mean ± standard deviation over seeds (the mean alone for one seed).
-fn cell(s: &Option<Spread>) -> String {
-    match s {
-        Some(s) if s.n > 1 => format!("{:.4} ± {:.2e}", s.mean, s.std),
-        Some(s) => format!("{:.4}", s.mean),
-        None => "n/a".into(),
-    }
-}
-
-/// The second-law cell of the summary table.
-fn second_law_cell(n: &NetworkReport) -> String {
-    if n.second_law_steps == 0 {
-        "not checked (no beta estimate)".into()
-    } else if n.second_law_violations == 0 {
-        format!("held at all {} steps", n.second_law_steps)
-    } else {
-        format!(
-            "{} of {} steps violated (largest rise of S {:.3e})",
-            n.second_law_violations,
-            n.second_law_steps,
-            n.largest_violation.unwrap_or(0.0)
-        )
-    }
+/// A table cell: mean and 95% confidence interval over seeds (the mean alone for one seed).
+fn cell(s: &Option<OverSeeds>) -> String {
+    s.as_ref().map_or_else(|| "n/a".into(), |o| o.to_string())
 }
 
 /// The rows of the summary table: a name and how to read the cell of a network. `gamma` is the
@@ -214,12 +351,36 @@ fn second_law_cell(n: &NetworkReport) -> String {
 fn table_rows(gamma: &str, c_n_minus_20: &str) -> Vec<(String, RowFn)> {
     vec![
         (
+            "U_d, boundary loss (2.11)".into(),
+            Box::new(|n| cell(&n.boundary_loss)),
+        ),
+        (
+            "U = U_0, bulk loss (4.1)".into(),
+            Box::new(|n| cell(&n.bulk_loss)),
+        ),
+        (
+            "1/2 |x - f(w x + b)|^2 at the mean state (dropped by 5.5)".into(),
+            Box::new(|n| cell(&n.mean_state_residual)),
+        ),
+        (
+            "n_dyn, dynamical eigenvalues".into(),
+            Box::new(|n| cell(&n.n_dynamical)),
+        ),
+        (
             "mu2 = Tr (log G)^2 (9.5)".into(),
             Box::new(|n| cell(&n.mu2)),
         ),
         (
             "mu3 = Tr (log G)^3 (9.6)".into(),
             Box::new(|n| cell(&n.mu3)),
+        ),
+        (
+            "mu2 / n_dyn".into(),
+            Box::new(|n| cell(&n.mu2_per_dynamical)),
+        ),
+        (
+            "mu3 / n_dyn".into(),
+            Box::new(|n| cell(&n.mu3_per_dynamical)),
         ),
         (
             "mu2 normalised: variance of dynamical log lambda".into(),
@@ -230,8 +391,24 @@ fn table_rows(gamma: &str, c_n_minus_20: &str) -> Vec<(String, RowFn)> {
             Box::new(|n| cell(&n.skewness)),
         ),
         (
-            "gap position (log lambda)".into(),
+            "gap position (log lambda), widest space".into(),
             Box::new(|n| cell(&n.gap)),
+        ),
+        (
+            "gap position (log lambda), two-means".into(),
+            Box::new(|n| cell(&n.gap_two_means)),
+        ),
+        (
+            "epochs where the two gap rules agree".into(),
+            Box::new(|n| format!("{} of {}", n.gap_rules_agree.0, n.gap_rules_agree.1)),
+        ),
+        (
+            "gamma measured: fraction of eigenvalues below the gap".into(),
+            Box::new(|n| cell(&n.gamma_measured)),
+        ),
+        (
+            "beta from gap, (9.3) at the measured gamma".into(),
+            Box::new(|n| cell(&n.beta_gap_measured)),
         ),
         (
             format!("beta from gap, (9.3) at gamma = {gamma}"),
@@ -244,6 +421,14 @@ fn table_rows(gamma: &str, c_n_minus_20: &str) -> Vec<(String, RowFn)> {
         (
             "beta from U = N_>/(2 beta) (7.5)".into(),
             Box::new(|n| cell(&n.beta_energy)),
+        ),
+        (
+            "DeltaF (8.10) at beta from the gap (measured gamma)".into(),
+            Box::new(|n| cell(&n.laplacian_f_gap)),
+        ),
+        (
+            "log sigma(beta)/sigma(0) per alpha (8.6, integrated) at that beta".into(),
+            Box::new(|n| cell(&n.log_density_factor_gap)),
         ),
         (
             "slope of C_20 against log U (Fig. 7)".into(),
@@ -259,8 +444,12 @@ fn table_rows(gamma: &str, c_n_minus_20: &str) -> Vec<(String, RowFn)> {
         ),
         ("test accuracy".into(), Box::new(|n| cell(&n.test_accuracy))),
         (
-            "second law (7.6) along the run".into(),
-            Box::new(second_law_cell),
+            "laws (7.6, 7.11) at beta from U (7.5)".into(),
+            Box::new(|n| n.laws_energy.cell()),
+        ),
+        (
+            "laws (7.6, 7.11) at beta from the gap (measured gamma)".into(),
+            Box::new(|n| n.laws_gap.cell()),
         ),
     ]
 }
@@ -294,8 +483,10 @@ impl Report {
         format!(
             "# deep_vs_shallow: summary\n\n\
              {} epochs, batch {}, {}, {} training and {} test samples, seeds {:?}; tanh, {}, \
-             PyTorch's default initialisation. Values at the last analysis epoch, mean ± \
-             standard deviation over seeds.\n\n",
+             PyTorch's default initialisation. Values at the last analysis epoch: the mean \
+             over seeds and its 95% confidence interval [lower, upper] (Student's t with one \
+             degree of freedom fewer than the seeds in the column's header), each with the \
+             digits the interval supports; the value alone for one seed.\n\n",
             c.sgd.epochs,
             match c.sgd.batch {
                 Batch::Size(b) => b.to_string(),
@@ -340,11 +531,60 @@ impl Report {
             }
             _ => "C_(N-20)".into(),
         };
-        for (name, f) in table_rows(&gamma, &c_n_minus_20) {
+        let mut rows = table_rows(&gamma, &c_n_minus_20);
+        if gamma != "1/3" {
+            // Fig. 1's gamma beside the configured one.
+            let at = rows
+                .iter()
+                .position(|(name, _)| name.starts_with("beta from gap, (9.4)"))
+                .unwrap_or(rows.len());
+            rows.insert(
+                at,
+                (
+                    "beta from gap, (9.3) at gamma = 1/3".into(),
+                    Box::new(|n| cell(&n.beta_gap_third)),
+                ),
+            );
+        }
+        for (name, f) in rows {
             t.push_str(&format!(
                 "| {name} | {} |\n",
                 self.networks.iter().map(&f).collect::<Vec<_>>().join(" | ")
             ));
+        }
+        t.push_str(&self.slope_windows_markdown(&c_n_minus_20));
+        t
+    }
+
+    /// The slopes of Fig. 7 by the first epoch of the fit, with standard errors and the test
+    /// of linearity.
+    fn slope_windows_markdown(&self, c_n_minus_20: &str) -> String {
+        let mut t = format!(
+            "\n## Fig. 7: slopes by fit window\n\n\
+             Least-squares slopes of C_20 and {c_n_minus_20} against log U over the analysis \
+             epochs from the given one on, per seed; the mean over seeds with its 95% interval, \
+             the mean of the fits' own standard errors, and how many seeds' C_20 rejects a line \
+             against a parabola (F test, 5%).\n\n\
+             | network | fit from epoch | points (fewest) | slope of C_20 | its stderr | slope of \
+             {c_n_minus_20} | its stderr | C_20 not linear |\n\
+             | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        );
+        let se = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |x| format!("{x:.2e}"));
+        for n in &self.networks {
+            for w in &n.slope_windows {
+                t.push_str(&format!(
+                    "| {} | {} | {} | {} | {} | {} | {} | {} of {} |\n",
+                    n.network,
+                    w.from_epoch,
+                    w.min_points,
+                    cell(&w.c20),
+                    se(w.c20_stderr),
+                    cell(&w.c_n_minus_20),
+                    se(w.c_n_minus_20_stderr),
+                    w.c20_not_linear,
+                    w.tested
+                ));
+            }
         }
         t
     }
@@ -390,7 +630,7 @@ pub(crate) fn fraction_text(x: f64) -> String {
 /// Metrics of all runs as CSV (one row per analysis epoch; the spectrum is in the JSON file).
 pub fn metrics_csv(records: &[AnalysisRecord]) -> String {
     let mut t = String::from(
-        "network,seed,epoch,boundary_loss,bulk_loss,train_accuracy,test_accuracy,mu2,mu3,variance,skewness,c20,c_n_minus_20,gap,beta_gap,beta_gap_eq_9_4,beta_energy,sum_log_lambda,wall_seconds\n",
+        "network,seed,epoch,boundary_loss,bulk_loss,train_accuracy,test_accuracy,mu2,mu3,variance,skewness,c20,c_n_minus_20,gap,beta_gap,beta_gap_eq_9_4,beta_energy,sum_log_lambda,wall_seconds,n_dynamical,mu2_per_dynamical,mu3_per_dynamical,gap_n_below,gap_two_means,gap_two_means_n_below,gamma_measured,beta_gap_measured,beta_gap_third,laplacian_f_gap,log_density_factor_gap,mean_state_residual\n",
     );
     let o = |v: Option<f64>| v.map(|x| format!("{x:e}")).unwrap_or_default();
     for r in records {
@@ -415,6 +655,23 @@ pub fn metrics_csv(records: &[AnalysisRecord]) -> String {
             o(r.beta_energy),
             r.sum_log_lambda,
             r.wall_seconds
+        ));
+        t.pop();
+        let count = |v: Option<usize>| v.map(|x| x.to_string()).unwrap_or_default();
+        t.push_str(&format!(
+            ",{},{:e},{:e},{},{},{},{},{},{},{},{},{}\n",
+            r.n_dynamical,
+            r.mu2_per_dynamical(),
+            r.mu3_per_dynamical(),
+            count(r.gap_n_below),
+            o(r.gap_two_means),
+            count(r.gap_two_means_n_below),
+            o(r.gamma_measured),
+            o(r.beta_gap_measured),
+            o(r.beta_gap_third),
+            o(r.laplacian_f_gap),
+            o(r.log_density_factor_gap),
+            o(r.mean_state_residual),
         ));
     }
     t

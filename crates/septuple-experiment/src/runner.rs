@@ -13,7 +13,7 @@ use septuple_train::{
     Observers, Progress, Trainer,
 };
 
-use crate::analysis::{analyze, laws_between, AnalysisRecord};
+use crate::analysis::{analyze, laws_between, laws_between_at_gap, AnalysisRecord};
 use crate::config::{Experiment, NetworkSpec};
 use crate::error::ExperimentError;
 
@@ -75,6 +75,15 @@ impl Observer<Layered<Builtin>> for Analyzer {
         // The laws from the last analyzed state with a temperature, checked as the run goes.
         if let Some(previous) = self.records.iter().rev().find(|r| r.beta_energy.is_some()) {
             record.laws = laws_between(&self.laws, previous, &record)?;
+        }
+        // The same at the temperature from the gap, where the split is informative.
+        if let Some(previous) = self
+            .records
+            .iter()
+            .rev()
+            .find(|r| r.beta_gap_measured.is_some())
+        {
+            record.laws_gap = laws_between_at_gap(&self.laws, previous, &record)?;
         }
         self.records.push(record);
         write_json_lines(&self.path, &self.records).map_err(ExperimentError::from)?;

@@ -1,6 +1,9 @@
-//! Small statistics for experiment reports: least-squares lines and spreads over seeds.
+//! Small statistics for experiment reports: least-squares lines with standard errors, a test
+//! of linearity, spreads over seeds and Student-t confidence intervals, and the formatting of a
+//! value with the digits its interval supports.
 
 use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, FisherSnedecor, StudentsT};
 
 /// Errors of the statistics helpers.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -23,6 +26,18 @@ pub enum StatsError {
         x: usize,
         /// Length of y.
         y: usize,
+    },
+    /// A confidence level outside (0, 1).
+    #[error("confidence level {level} is not in (0, 1)")]
+    Level {
+        /// The level given.
+        level: f64,
+    },
+    /// Degrees of freedom a distribution does not accept.
+    #[error("{dof} degrees of freedom; expected a positive number")]
+    Dof {
+        /// The degrees of freedom.
+        dof: f64,
     },
     /// A value is NaN or infinite.
     #[error("value {value} at index {index} is not finite")]
@@ -155,6 +170,239 @@ pub fn spread(values: &[f64]) -> Result<Spread, StatsError> {
     })
 }
 
+/// A two-sided confidence interval for the mean of independent runs (seeds), from Student's t
+/// distribution with n - 1 degrees of freedom: mean +- t_(1 - (1 - level) / 2, n - 1) s / sqrt(n),
+/// with s the sample standard deviation. It assumes the runs are independent draws of one
+/// distribution and is exact for normal draws; with five seeds it is wide by design
+/// (t_(0.975, 4) = 2.776).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfidenceInterval {
+    /// The sample mean.
+    pub mean: f64,
+    /// The lower end.
+    pub lower: f64,
+    /// The upper end.
+    pub upper: f64,
+    /// The confidence level, in (0, 1).
+    pub level: f64,
+    /// How many runs.
+    pub n: usize,
+}
+
+impl ConfidenceInterval {
+    /// Half the width of the interval.
+    pub fn half_width(&self) -> f64 {
+        0.5 * (self.upper - self.lower)
+    }
+
+    /// Whether `value` lies in the closed interval.
+    pub fn contains(&self, value: f64) -> bool {
+        self.lower <= value && value <= self.upper
+    }
+}
+
+/// The Student-t confidence interval at `level` (for example 0.95) for the mean of `values`
+/// (at least two, all finite).
+pub fn mean_interval(values: &[f64], level: f64) -> Result<ConfidenceInterval, StatsError> {
+    check(values, values)?;
+    if values.len() < 2 {
+        return Err(StatsError::TooFewPoints {
+            what: "a confidence interval",
+            needed: 2,
+            got: values.len(),
+        });
+    }
+    if !(level > 0.0 && level < 1.0) {
+        return Err(StatsError::Level { level });
+    }
+    let s = spread(values)?;
+    let half = t_quantile(0.5 + 0.5 * level, (s.n - 1) as f64)? * s.std / (s.n as f64).sqrt();
+    Ok(ConfidenceInterval {
+        mean: s.mean,
+        lower: s.mean - half,
+        upper: s.mean + half,
+        level,
+        n: s.n,
+    })
+}
+
+/// The `p` quantile of Student's t distribution with `dof` degrees of freedom.
+pub fn t_quantile(p: f64, dof: f64) -> Result<f64, StatsError> {
+    let t = StudentsT::new(0.0, 1.0, dof).map_err(|_| StatsError::Dof { dof })?;
+    Ok(t.inverse_cdf(p))
+}
+
+/// A quantity over seeds: its spread and, with two or more seeds, its 95% confidence interval
+/// for the mean.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OverSeeds {
+    /// Mean, standard deviation, range and count.
+    pub spread: Spread,
+    /// The 95% Student-t interval for the mean ([`mean_interval`]); None for one seed.
+    pub ci95: Option<ConfidenceInterval>,
+}
+
+/// The [`OverSeeds`] of the finite values among `values`; None if there are none.
+pub fn over_seeds(values: &[f64]) -> Option<OverSeeds> {
+    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    let spread = spread(&v).ok()?;
+    Some(OverSeeds {
+        spread,
+        ci95: mean_interval(&v, 0.95).ok(),
+    })
+}
+
+impl std::fmt::Display for OverSeeds {
+    /// "mean [lower, upper]" with the digits the interval supports; the mean to four
+    /// significant digits for one seed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.ci95 {
+            Some(ci) => f.write_str(&format_interval(ci)),
+            None => f.write_str(&format_supported(self.spread.mean, 0.0)),
+        }
+    }
+}
+
+/// A test of whether y is linear in x: the F test of adding a quadratic term to the
+/// least-squares line (nested models, 1 and n - 3 degrees of freedom).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinearityTest {
+    /// F = (SSE_line - SSE_quadratic) / (SSE_quadratic / (n - 3)).
+    pub f: f64,
+    /// The probability of an F at least this large if y is linear in x with normal errors.
+    pub p_value: f64,
+    /// Number of points.
+    pub n: usize,
+}
+
+/// The F test of a line against a parabola through (x, y): at least four points with three
+/// distinct x. A small p-value says the relation is not linear.
+pub fn linearity_test(x: &[f64], y: &[f64]) -> Result<LinearityTest, StatsError> {
+    let line = linear_fit(x, y)?;
+    let n = x.len();
+    let too_few = StatsError::TooFewPoints {
+        what: "a linearity test",
+        needed: 4,
+        got: n,
+    };
+    if n < 4 {
+        return Err(too_few);
+    }
+    let sse_line: f64 = x
+        .iter()
+        .zip(y)
+        .map(|(a, b)| (b - line.intercept - line.slope * a).powi(2))
+        .sum();
+    let sse_quad = quadratic_sse(x, y).ok_or(too_few)?;
+    let dof = (n - 3) as f64;
+    let f = if sse_quad > 0.0 {
+        ((sse_line - sse_quad).max(0.0)) / (sse_quad / dof)
+    } else if sse_line > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    };
+    let dist = FisherSnedecor::new(1.0, dof).map_err(|_| StatsError::Dof { dof })?;
+    let p_value = if f.is_finite() { dist.sf(f) } else { 0.0 };
+    Ok(LinearityTest { f, p_value, n })
+}
+
+/// The residual sum of squares of the least-squares parabola, on centred and scaled x so that
+/// the 3 x 3 normal equations are well conditioned; None if x has fewer than three distinct
+/// values.
+fn quadratic_sse(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len() as f64;
+    let mx = x.iter().sum::<f64>() / n;
+    let sx = (x.iter().map(|v| (v - mx).powi(2)).sum::<f64>() / n).sqrt();
+    if !(sx > 0.0) {
+        return None;
+    }
+    let t: Vec<f64> = x.iter().map(|v| (v - mx) / sx).collect();
+    // Normal equations A c = r for the basis (1, t, t^2), solved by Gaussian elimination with
+    // partial pivoting: three unknowns do not need a library.
+    let mut a = [[0.0f64; 4]; 3];
+    for (ti, yi) in t.iter().zip(y) {
+        let basis = [1.0, *ti, ti * ti];
+        for r in 0..3 {
+            for c in 0..3 {
+                a[r][c] += basis[r] * basis[c];
+            }
+            a[r][3] += basis[r] * yi;
+        }
+    }
+    for col in 0..3 {
+        let pivot = (col..3).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        a.swap(col, pivot);
+        if a[col][col].abs() <= 1e-12 * n {
+            return None;
+        }
+        for row in col + 1..3 {
+            let factor = a[row][col] / a[col][col];
+            let pivot_row = a[col];
+            for (x, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= factor * p;
+            }
+        }
+    }
+    let mut c = [0.0f64; 3];
+    for row in (0..3).rev() {
+        let tail: f64 = (row + 1..3).map(|k| a[row][k] * c[k]).sum();
+        c[row] = (a[row][3] - tail) / a[row][row];
+    }
+    Some(
+        t.iter()
+            .zip(y)
+            .map(|(ti, yi)| (yi - c[0] - c[1] * ti - c[2] * ti * ti).powi(2))
+            .sum(),
+    )
+}
+
+/// `value` rounded to the decimal place of the second significant digit of `uncertainty`, in
+/// plain or scientific notation: the digits an uncertainty of that size supports. A zero or
+/// non-finite uncertainty gives four significant digits.
+pub fn format_supported(value: f64, uncertainty: f64) -> String {
+    if !value.is_finite() {
+        return format!("{value}");
+    }
+    let unc = uncertainty.abs();
+    // The exponent of the last digit kept.
+    let last = if unc > 0.0 && unc.is_finite() {
+        unc.log10().floor() as i32 - 1
+    } else if value != 0.0 {
+        value.abs().log10().floor() as i32 - 3
+    } else {
+        0
+    };
+    let magnitude = if value != 0.0 {
+        value.abs().log10().floor() as i32
+    } else {
+        last
+    };
+    if (-3..5).contains(&magnitude) && last >= -8 {
+        if last < 0 {
+            format!("{:.*}", (-last) as usize, value)
+        } else {
+            let step = 10f64.powi(last);
+            format!("{:.0}", (value / step).round() * step)
+        }
+    } else {
+        let digits = (magnitude - last).max(0) as usize;
+        format!("{:.*e}", digits, value)
+    }
+}
+
+/// A confidence interval as text: "mean [lower, upper]", each with the digits the interval's
+/// half width supports.
+pub fn format_interval(ci: &ConfidenceInterval) -> String {
+    let h = ci.half_width();
+    format!(
+        "{} [{}, {}]",
+        format_supported(ci.mean, h),
+        format_supported(ci.lower, h),
+        format_supported(ci.upper, h)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +446,84 @@ mod tests {
         assert!(linear_fit(&[1.0], &[0.0]).is_err());
         assert!(linear_fit(&[1.0, 2.0], &[0.0]).is_err());
         assert!(linear_fit(&[1.0, f64::NAN], &[0.0, 1.0]).is_err());
+    }
+
+    #[test]
+    fn t_interval_matches_the_table() {
+        // Five values with mean 3 and s = sqrt(2.5); t_(0.975, 4) = 2.7764451 (any t table).
+        let ci = mean_interval(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.95).unwrap();
+        let half = 2.776_445_105 * 2.5f64.sqrt() / 5f64.sqrt();
+        assert_relative_eq!(ci.mean, 3.0);
+        assert_relative_eq!(ci.half_width(), half, max_relative = 1e-8);
+        assert!(ci.contains(3.0) && !ci.contains(3.0 + 1.01 * half));
+        // t_(0.975, 1) = 12.706205, the Cauchy quantile tan(pi (0.975 - 1/2)).
+        assert_relative_eq!(
+            t_quantile(0.975, 1.0).unwrap(),
+            (0.475 * std::f64::consts::PI).tan(),
+            max_relative = 1e-8
+        );
+        assert!(mean_interval(&[1.0], 0.95).is_err());
+        assert!(mean_interval(&[1.0, 2.0], 1.0).is_err());
+    }
+
+    #[test]
+    fn t_interval_covers_at_its_level() {
+        // 2,000 intervals from 5 normal draws each (Box-Muller on a fixed LCG): the coverage of
+        // a 95% interval is binomial(2000, 0.95), standard deviation 0.0049, so it lies in
+        // [0.93, 0.97] unless the interval is wrong (4 standard deviations).
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut uniform = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let mut covered = 0;
+        for _ in 0..2000 {
+            let draws: Vec<f64> = (0..5)
+                .map(|_| {
+                    let (u1, u2) = (uniform(), uniform());
+                    7.0 + 3.0 * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+                })
+                .collect();
+            covered += usize::from(mean_interval(&draws, 0.95).unwrap().contains(7.0));
+        }
+        let coverage = covered as f64 / 2000.0;
+        assert!((0.93..=0.97).contains(&coverage), "coverage {coverage}");
+    }
+
+    #[test]
+    fn linearity_test_tells_a_line_from_a_parabola() {
+        let x: Vec<f64> = (0..12).map(|i| i as f64).collect();
+        // A line with small alternating noise: no evidence against linearity.
+        let line: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| 2.0 - 0.5 * v + if i % 2 == 0 { 0.01 } else { -0.01 })
+            .collect();
+        assert!(linearity_test(&x, &line).unwrap().p_value > 0.05);
+        // A parabola with the same noise: overwhelming evidence.
+        let parabola: Vec<f64> = line.iter().zip(&x).map(|(y, v)| y + 0.1 * v * v).collect();
+        let t = linearity_test(&x, &parabola).unwrap();
+        assert!(t.p_value < 1e-6, "{t:?}");
+        assert!(linearity_test(&x[..3], &line[..3]).is_err());
+    }
+
+    #[test]
+    fn values_keep_the_digits_their_interval_supports() {
+        assert_eq!(format_supported(147_857.253_2, 1.10e4), "1.48e5");
+        assert_eq!(format_supported(0.40851, 0.00708), "0.4085");
+        assert_eq!(format_supported(-9.2303, 0.09), "-9.230");
+        assert_eq!(format_supported(1296.5627, 25.8), "1297");
+        assert_eq!(format_supported(0.001234, 0.0), "0.001234");
+        assert_eq!(format_supported(-2.5e-5, 1e-7), "-2.500e-5");
+        let ci = ConfidenceInterval {
+            mean: 44.9345,
+            lower: 37.9,
+            upper: 51.9,
+            level: 0.95,
+            n: 2,
+        };
+        assert_eq!(format_interval(&ci), "44.9 [37.9, 51.9]");
     }
 }

@@ -73,6 +73,34 @@ fn tiny_experiment_end_to_end() {
             assert_eq!(mine.first_law, step.first_law);
         }
     }
+    // The same at the temperature from the gap (measured gamma), and the gap's quantities
+    // follow from the recorded spectrum.
+    for r in &records {
+        if let (Some(n_below), Some(gamma)) = (r.gap_n_below, r.gamma_measured) {
+            assert_eq!(gamma, n_below as f64 / r.n_neurons as f64);
+            assert!(r.beta_gap_measured.is_some() && r.laplacian_f_gap.unwrap() < 0.0);
+        }
+        assert!(r.mean_state_residual.unwrap() > 0.0);
+    }
+    for run in records.chunks(3) {
+        let with_beta: Vec<&AnalysisRecord> = run
+            .iter()
+            .filter(|r| r.beta_gap_measured.is_some())
+            .collect();
+        let checker = septuple_thermo::LawChecker::new(
+            septuple_thermo::EigenvalueSplit::default(),
+            septuple_experiment::runner::LAW_TOLERANCE,
+            0.0,
+        )
+        .unwrap();
+        for pair in with_beta.windows(2) {
+            let expected =
+                septuple_experiment::analysis::laws_between_at_gap(&checker, pair[0], pair[1])
+                    .unwrap();
+            assert_eq!(pair[1].laws_gap, expected);
+        }
+    }
+    assert!(records.iter().any(|r| r.laws_gap.is_some()));
     let report = write_outputs(&experiment, &records, &dir).unwrap();
     assert_eq!(report.networks.len(), 2);
     for f in [

@@ -34,6 +34,6 @@ pub use operator::{
     spectrum_of_jacobian, Method, Spectrum, SpectrumOptions,
 };
 pub use summary::{
-    complexity_n, gap, histogram, log_spectrum, moments, traces, Complexity, Gap, GapRule,
-    SpectrumSummary, SummaryOptions, TopCount, DYNAMICAL_TOLERANCE,
+    complexity_n, gap, gap_two_means, histogram, log_spectrum, moments, traces, Complexity, Gap,
+    GapRule, SpectrumSummary, SummaryOptions, TopCount, DYNAMICAL_TOLERANCE,
 };

@@ -333,6 +333,38 @@ pub fn gap(dynamical: &[f64], rule: GapRule) -> Option<Gap> {
     })
 }
 
+/// A second rule for the gap of Sec. 10, independent of [`gap`]: the two-means (Otsu)
+/// threshold of the negative dynamical log lambda (ascending, `dynamical`), the split into a
+/// lower and an upper group that maximises the between-group variance
+/// n_1 n_2 (mean_2 - mean_1)^2, each group at least one eigenvalue. Where the spectrum has a
+/// clear gap both rules find it; where it does not they may disagree, and the disagreement
+/// says the gap is not well defined. None with fewer than three negative eigenvalues.
+pub fn gap_two_means(dynamical: &[f64]) -> Option<Gap> {
+    let neg: Vec<f64> = dynamical.iter().copied().filter(|&u| u < 0.0).collect();
+    if neg.len() < 3 {
+        return None;
+    }
+    let n = neg.len();
+    let total: f64 = neg.iter().sum();
+    let mut lower_sum = 0.0;
+    let mut best: Option<(f64, usize)> = None;
+    for (j, &u) in neg[..n - 1].iter().enumerate() {
+        lower_sum += u;
+        let (n1, n2) = ((j + 1) as f64, (n - j - 1) as f64);
+        let d = (total - lower_sum) / n2 - lower_sum / n1;
+        let between = n1 * n2 * d * d;
+        if best.is_none_or(|(b, _)| between > b) {
+            best = Some((between, j));
+        }
+    }
+    best.map(|(_, j)| Gap {
+        log_lambda: 0.5 * (neg[j] + neg[j + 1]),
+        below: neg[j],
+        above: neg[j + 1],
+        n_below: j + 1,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,5 +450,31 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap();
         let back: SpectrumSummary = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn the_two_gap_rules_agree_on_a_clear_gap_and_can_disagree() {
+        // Ten eigenvalues near -3, twenty spread over [-0.6, -0.05]: both rules split after
+        // the tenth.
+        let mut u: Vec<f64> = (0..10).map(|i| -3.0 - 0.01 * i as f64).collect();
+        u.extend((0..20).map(|i| -0.6 + 0.55 * i as f64 / 19.0));
+        u.sort_by(f64::total_cmp);
+        let a = gap(&u, GapRule::default()).unwrap();
+        let b = gap_two_means(&u).unwrap();
+        assert_eq!((a.n_below, b.n_below), (10, 10));
+        assert_relative_eq!(a.log_lambda, b.log_lambda);
+        // Evenly spaced values with one wider space near the bottom: the widest-space rule
+        // takes the space, two-means splits the mass near the middle.
+        let mut v: Vec<f64> = (0..40).map(|i| -4.0 + 0.1 * i as f64).collect();
+        v[1] -= 0.3;
+        v[0] -= 0.3;
+        v.sort_by(f64::total_cmp);
+        let (a, b) = (
+            gap(&v, GapRule { skip_lowest: 0.0 }).unwrap(),
+            gap_two_means(&v).unwrap(),
+        );
+        assert_eq!(a.n_below, 2);
+        assert!(b.n_below > 10, "{b:?}");
+        assert!(gap_two_means(&[-1.0, -0.5]).is_none());
     }
 }
