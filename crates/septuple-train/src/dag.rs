@@ -190,7 +190,7 @@ impl<A: Activation> Dag<A> {
     /// The explicit part is [`Loss::preactivation_gradients`]; the part through the states
     /// starts from [`Loss::gradients`] and runs back over the neuron levels
     /// (backpropagation): dU/dy_i = (dU/dx_i) f'(y_i) + dH/dy_i, and each dU/dy_i adds
-    /// w_ij dU/dy_i to dU/dx_j.
+    /// w_ij dU/dy_i to dU/dx_j. A forward state that overflows is [`TrainError::Diverged`].
     pub fn forward_gradients<L: Loss<A>>(
         &self,
         loss: &L,
@@ -200,6 +200,12 @@ impl<A: Activation> Dag<A> {
         let boundary = Boundary::new(inputs, targets);
         boundary.check(&self.net)?;
         let (x, y) = self.forward(inputs);
+        if !x.iter().all(|v| v.is_finite()) {
+            return Err(TrainError::Diverged {
+                epoch: 0,
+                what: "a forward state".into(),
+            });
+        }
         let value = loss.mean(&self.net, x.view(), &boundary)?;
         let scale = 1.0 / inputs.nrows() as f64;
         // e = dU/dx and g = dU/dy, completed level by level from the last one back.
