@@ -1,6 +1,8 @@
-//! A network kind of its own, written by a user: it implements only the required methods of
+//! Network kinds of a user's own: one implements only the required methods of
 //! `septuple::core::Network` and runs through the spectrum and the thermodynamic summary
-//! unchanged, giving what the built-in kinds give.
+//! unchanged, giving what the built-in kinds give; a wrapper implements `Network` and
+//! `septuple::train::Trainable` by delegation and trains unchanged, then runs through the
+//! spectrum and the thermodynamic summary.
 
 use std::borrow::Cow;
 
@@ -12,6 +14,11 @@ use septuple::spectral::{
     analyze, spectrum, AnalysisOptions, Faer, Method, ThermoOptions, TopCount,
 };
 use septuple::thermo::ThermoPoint;
+use septuple::train::{
+    Batch, Context, Dataset, Kernels, Objective, Observer, ObserverError, Schedule, Sgd, SgdConfig,
+    TrainError, Trainable, Trainer,
+};
+use serde::{Deserialize, Serialize};
 
 /// A layered network stored with its layers in reverse order (a storage of its own): the trait
 /// methods translate.
@@ -139,4 +146,167 @@ fn a_network_of_its_own_runs_through_spectrum_and_thermodynamics() {
     let report = a.report();
     assert_eq!(report.log_det_i_plus_beta_g, Some(ta.log_det_i_plus_beta_g));
     assert_eq!(report.laplacian_f, Some(ta.laplacian_f));
+}
+
+/// A user's wrapper: any trainable network, with a count of the SGD steps taken on it. It
+/// implements the required methods of `Network` and all of `Trainable` by delegation.
+#[derive(Clone, Serialize, Deserialize)]
+struct Counted<N> {
+    inner: N,
+    steps: usize,
+}
+
+impl<N: Network> Network for Counted<N> {
+    type Act = N::Act;
+    fn n_neurons(&self) -> usize {
+        self.inner.n_neurons()
+    }
+    fn inputs(&self) -> Cow<'_, [usize]> {
+        self.inner.inputs()
+    }
+    fn outputs(&self) -> Cow<'_, [usize]> {
+        self.inner.outputs()
+    }
+    fn n_connections(&self) -> usize {
+        self.inner.n_connections()
+    }
+    fn activation(&self, i: usize) -> &N::Act {
+        self.inner.activation(i)
+    }
+    fn feedforward(&self) -> Result<Feedforward, CoreError> {
+        self.inner.feedforward()
+    }
+    fn forward_states(&self, inputs: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        self.inner.forward_states(inputs)
+    }
+    fn weights_times(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        self.inner.weights_times(v)
+    }
+    fn weights_t_times(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
+        self.inner.weights_t_times(v)
+    }
+    fn bias(&self) -> Cow<'_, Array1<f64>> {
+        self.inner.bias()
+    }
+    fn to_dense(&self, budget: DenseBudget) -> Result<Septuple<N::Act>, CoreError> {
+        self.inner.to_dense(budget)
+    }
+}
+
+impl<N: Trainable> Trainable for Counted<N> {
+    type Workspace = N::Workspace;
+    fn workspace(
+        &self,
+        data: &Dataset,
+        sgd: &Sgd,
+        kernels: Kernels,
+    ) -> Result<N::Workspace, TrainError> {
+        self.inner.workspace(data, sgd, kernels)
+    }
+    fn step(
+        &mut self,
+        ws: &mut N::Workspace,
+        data: &Dataset,
+        batch: &[usize],
+        eta: f64,
+        objective: Objective,
+    ) -> Result<f64, TrainError> {
+        self.steps += 1;
+        self.inner.step(ws, data, batch, eta, objective)
+    }
+    fn sync(&mut self, ws: &N::Workspace) -> Result<(), TrainError> {
+        self.inner.sync(ws)
+    }
+    fn is_finite(&self) -> bool {
+        self.inner.is_finite()
+    }
+}
+
+/// Collects the mean batch loss of every epoch.
+struct Losses(Vec<f64>);
+
+impl<M> Observer<M> for Losses {
+    fn on_epoch(&mut self, ctx: &Context<'_, M>) -> Result<(), ObserverError> {
+        self.0.extend(ctx.epoch_loss);
+        Ok(())
+    }
+}
+
+fn bits(net: &Layered) -> Vec<u64> {
+    let w = net
+        .weights()
+        .iter()
+        .flat_map(|w| w.iter().map(|v| v.to_bits()));
+    let b = net
+        .biases()
+        .iter()
+        .flat_map(|b| b.iter().map(|v| v.to_bits()));
+    w.chain(b).collect()
+}
+
+#[test]
+fn a_wrapper_of_its_own_trains_and_runs_through_spectrum_and_thermodynamics() {
+    // Targets: a smooth function of the inputs in (-1, 1), which the net can fit.
+    let x = inputs(40, 12);
+    let t = Array2::from_shape_fn((40, 3), |(s, k)| {
+        (x.row(s).sum() * (k as f64 + 1.0) * 0.2 - 0.6).tanh()
+    });
+    let data = Dataset::new(x.clone(), t, None).unwrap();
+    let init = Layered::random(&[12, 7, 5, 3], Builtin::Tanh, Init::TorchLinear, 6).unwrap();
+    let sgd = SgdConfig {
+        learning_rate: 0.1,
+        schedule: Schedule::Constant,
+        batch: Batch::Size(10),
+        epochs: 6,
+        seed: 3,
+        objective: Objective::Boundary,
+    }
+    .check()
+    .unwrap();
+    let trainer = Trainer::new(sgd);
+    let mut plain = init.clone();
+    let mut plain_losses = Losses(Vec::new());
+    trainer
+        .run(&mut plain, &data, None, &mut plain_losses)
+        .unwrap();
+    let mut mine = Counted {
+        inner: init.clone(),
+        steps: 0,
+    };
+    let mut my_losses = Losses(Vec::new());
+    trainer.run(&mut mine, &data, None, &mut my_losses).unwrap();
+    // The trainer drives the wrapper as it drives the network itself: every step went through
+    // it, and the losses and weights are the same to the bit.
+    assert_eq!(mine.steps, 6 * 4);
+    assert_eq!(my_losses.0, plain_losses.0);
+    assert_eq!(bits(&mine.inner), bits(&plain));
+    assert_ne!(bits(&mine.inner), bits(&init));
+    assert!(my_losses.0[5] < 0.9 * my_losses.0[0], "{:?}", my_losses.0);
+    // The trained wrapper through the spectrum (the trait's own jacobian_rows) and the
+    // thermodynamic summary: what the network gives, to the tolerances argued in
+    // a_network_of_its_own_runs_through_spectrum_and_thermodynamics.
+    let mean = mine.mean_state(x.view()).unwrap();
+    let a = spectrum(&mine, mean.view(), Method::Dense, &Faer::default()).unwrap();
+    let b = spectrum(&plain, mean.view(), Method::Dense, &Faer::default()).unwrap();
+    for (p, q) in a.eigenvalues.iter().zip(&b.eigenvalues) {
+        assert!((p - q).abs() < 1e-13, "{p} vs {q}");
+    }
+    let options = AnalysisOptions {
+        thermo: Some(ThermoOptions {
+            at: ThermoPoint::at_beta(0.8),
+            mean_components: false,
+        }),
+        ..AnalysisOptions::default()
+    };
+    let ta = analyze(&mine, x.view(), &options, &Faer::default())
+        .unwrap()
+        .thermo
+        .unwrap();
+    let tb = analyze(&plain, x.view(), &options, &Faer::default())
+        .unwrap()
+        .thermo
+        .unwrap();
+    let close = |p: f64, q: f64| (p - q).abs() <= 1e-12 * q.abs().max(1.0);
+    assert!(close(ta.log_z, tb.log_z), "{} vs {}", ta.log_z, tb.log_z);
+    assert!(close(ta.entropy, tb.entropy));
 }

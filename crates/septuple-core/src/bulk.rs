@@ -268,9 +268,8 @@ impl BulkSolver {
         c: Array1<f64>,
         xd: &[f64],
         h: Option<Array1<f64>>,
-        mut z: Array1<f64>,
+        z: Array1<f64>,
     ) -> (Array1<f64>, SampleReport) {
-        let nb = z.len();
         let mut report = SampleReport {
             status: SolveStatus::Converged,
             iterations: 0,
@@ -278,28 +277,16 @@ impl BulkSolver {
             loss: f64::NAN,
             projected_gradient: 0.0,
         };
-        if nb == 0 {
+        if z.is_empty() {
             return (z, report);
         }
-        let mut phi = st.objective(&c, xd, h.as_ref(), &z);
-        let (phi0, z0) = (phi, z.clone());
-        let mut mu = f64::NAN;
-        let mut flat_steps = 0;
-        let mut a = vec![0.0; nb * nb];
-        let mut rhs = vec![0.0; nb];
+        let h = h.as_ref();
+        let phi0 = st.objective(&c, xd, h, &z);
+        let z0 = z.clone();
+        let mut lm = Iterate::new(z, phi0);
         loop {
-            let (grad, jtj) = st.gradient_and_gauss_newton(&c, xd, h.as_ref(), &z);
-            // Active set: at a bound with the gradient pushing outwards.
-            let mut free = Vec::with_capacity(nb);
-            let mut pg = 0.0f64;
-            for j in 0..nb {
-                let (lo, hi) = st.bounds[j];
-                let held = (z[j] <= lo && grad[j] > 0.0) || (z[j] >= hi && grad[j] < 0.0);
-                if !held {
-                    free.push(j);
-                    pg = pg.max(grad[j].abs());
-                }
-            }
+            let (grad, jtj) = st.gradient_and_gauss_newton(&c, xd, h, &lm.z);
+            let (free, pg) = free_components(&st.bounds, &lm.z, &grad);
             report.projected_gradient = pg;
             if pg <= self.gradient_tolerance {
                 report.status = SolveStatus::Converged;
@@ -310,58 +297,123 @@ impl BulkSolver {
                 break;
             }
             report.iterations += 1;
-            let nf = free.len();
-            let scale = free
-                .iter()
-                .map(|&j| jtj[[j, j]].abs())
-                .fold(1e-300, f64::max);
-            if mu.is_nan() {
-                mu = self.initial_damping * scale;
-            }
-            let mut accepted = false;
-            while mu <= 1e20 * scale {
-                for (p, &i) in free.iter().enumerate() {
-                    for (q, &j) in free.iter().enumerate() {
-                        a[p * nf + q] = jtj[[i, j]];
-                    }
-                    a[p * nf + p] += mu;
-                    rhs[p] = -grad[i];
-                }
-                if !cholesky_solve(&mut a[..nf * nf], nf, &mut rhs[..nf]) {
-                    mu *= 10.0;
-                    continue;
-                }
-                let mut trial = z.clone();
-                for (p, &j) in free.iter().enumerate() {
-                    let (lo, hi) = st.bounds[j];
-                    trial[j] = (z[j] + rhs[p]).clamp(lo, hi);
-                }
-                let (phi_trial, size) = st.objective_with_size(&c, xd, h.as_ref(), &trial);
-                // Near a minimum the decrease ~|g|^2/lambda falls below what rounding lets H
-                // resolve (~eps times the size of its terms); such a step is taken when it does
-                // not raise H beyond rounding, at most MAX_FLAT times in a row.
-                let flat = phi_trial <= phi + 64.0 * f64::EPSILON * size;
-                if phi_trial < phi || (flat && flat_steps < MAX_FLAT) {
-                    flat_steps = if phi_trial < phi { 0 } else { flat_steps + 1 };
-                    z = trial;
-                    phi = phi_trial;
-                    mu = (mu / 4.0).max(1e-14 * scale);
-                    accepted = true;
-                    break;
-                }
-                mu *= 8.0;
-            }
-            if !accepted {
+            if !self.damped_step(st, &c, xd, h, &free, &grad, &jtj, &mut lm) {
                 report.status = SolveStatus::Stalled;
                 break;
             }
         }
-        if phi > phi0 {
-            // Steps judged by the gradient may have raised H by rounding; never end above the start.
-            z = z0;
-        }
+        // Steps judged by the gradient may have raised H by rounding; never end above the start.
+        let z = if lm.phi > phi0 { z0 } else { lm.z };
         (z, report)
     }
+
+    /// One Levenberg-Marquardt step on the free components: solve (J^T J + mu I) dz = -grad
+    /// on them, project into the bounds, and raise the damping mu until the step lowers H (or
+    /// keeps it within rounding); false if no damping up to 1e20 times the scale of J^T J
+    /// gives such a step.
+    #[allow(clippy::too_many_arguments)]
+    fn damped_step<A: Activation>(
+        &self,
+        st: &Setup<'_, A>,
+        c: &Array1<f64>,
+        xd: &[f64],
+        h: Option<&Array1<f64>>,
+        free: &[usize],
+        grad: &Array1<f64>,
+        jtj: &Array2<f64>,
+        lm: &mut Iterate,
+    ) -> bool {
+        let nf = free.len();
+        let scale = free
+            .iter()
+            .map(|&j| jtj[[j, j]].abs())
+            .fold(1e-300, f64::max);
+        if lm.mu.is_nan() {
+            lm.mu = self.initial_damping * scale;
+        }
+        while lm.mu <= 1e20 * scale {
+            let (a, rhs) = (&mut lm.a, &mut lm.rhs);
+            for (p, &i) in free.iter().enumerate() {
+                for (q, &j) in free.iter().enumerate() {
+                    a[p * nf + q] = jtj[[i, j]];
+                }
+                a[p * nf + p] += lm.mu;
+                rhs[p] = -grad[i];
+            }
+            if !cholesky_solve(&mut a[..nf * nf], nf, &mut rhs[..nf]) {
+                lm.mu *= 10.0;
+                continue;
+            }
+            let mut trial = lm.z.clone();
+            for (p, &j) in free.iter().enumerate() {
+                let (lo, hi) = st.bounds[j];
+                trial[j] = (lm.z[j] + rhs[p]).clamp(lo, hi);
+            }
+            let (phi_trial, size) = st.objective_with_size(c, xd, h, &trial);
+            // Near a minimum the decrease ~|g|^2/lambda falls below what rounding lets H
+            // resolve (~eps times the size of its terms); such a step is taken when it does
+            // not raise H beyond rounding, at most MAX_FLAT times in a row.
+            let flat = phi_trial <= lm.phi + 64.0 * f64::EPSILON * size;
+            if phi_trial < lm.phi || (flat && lm.flat_steps < MAX_FLAT) {
+                lm.flat_steps = if phi_trial < lm.phi {
+                    0
+                } else {
+                    lm.flat_steps + 1
+                };
+                lm.z = trial;
+                lm.phi = phi_trial;
+                lm.mu = (lm.mu / 4.0).max(1e-14 * scale);
+                return true;
+            }
+            lm.mu *= 8.0;
+        }
+        false
+    }
+}
+
+/// The state of the Levenberg-Marquardt iteration of one sample: the bulk components z, H
+/// there (up to constants), the damping mu (NaN until the first step), the run of steps that
+/// rounding could not judge, and the scratch of the damped system.
+struct Iterate {
+    z: Array1<f64>,
+    phi: f64,
+    mu: f64,
+    flat_steps: usize,
+    a: Vec<f64>,
+    rhs: Vec<f64>,
+}
+
+impl Iterate {
+    fn new(z: Array1<f64>, phi: f64) -> Self {
+        let nb = z.len();
+        Iterate {
+            z,
+            phi,
+            mu: f64::NAN,
+            flat_steps: 0,
+            a: vec![0.0; nb * nb],
+            rhs: vec![0.0; nb],
+        }
+    }
+}
+
+/// The active set of the projection: the components not held at a bound by a gradient that
+/// pushes outwards, and the largest |gradient| among them (the projected gradient's norm).
+fn free_components(
+    bounds: &[(f64, f64)],
+    z: &Array1<f64>,
+    grad: &Array1<f64>,
+) -> (Vec<usize>, f64) {
+    let mut free = Vec::with_capacity(z.len());
+    let mut pg = 0.0f64;
+    for (j, &(lo, hi)) in bounds.iter().enumerate() {
+        let held = (z[j] <= lo && grad[j] > 0.0) || (z[j] >= hi && grad[j] < 0.0);
+        if !held {
+            free.push(j);
+            pg = pg.max(grad[j].abs());
+        }
+    }
+    (free, pg)
 }
 
 /// The starting states with the boundary imposed and the bulk projected into range, as the

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::{Activation, Builtin};
 use crate::error::{check_finite, CoreError};
-use crate::network::{check_block, check_vectors, DenseBudget, Network};
+use crate::network::{check_jacobian_rows, check_vectors, DenseBudget, Network};
 use crate::septuple::{Feedforward, Septuple};
 
 /// Seeded weight initialisers for [`Layered::random`].
@@ -88,7 +88,8 @@ impl<A: Activation> Layered<A> {
             )));
         }
         // Row-major storage whatever layout the caller's arrays have (a Fortran-order file
-        // gives column-major matrices): the kernels of every crate may rely on it.
+        // gives column-major matrices, a reversed view negative strides): the kernels of every
+        // crate may rely on it.
         let weights: Vec<Array2<f64>> = weights
             .into_iter()
             .map(|w| {
@@ -96,6 +97,16 @@ impl<A: Activation> Layered<A> {
                     w
                 } else {
                     w.as_standard_layout().into_owned()
+                }
+            })
+            .collect();
+        let biases: Vec<Array1<f64>> = biases
+            .into_iter()
+            .map(|b| {
+                if b.is_standard_layout() {
+                    b
+                } else {
+                    b.as_standard_layout().into_owned()
                 }
             })
             .collect();
@@ -535,18 +546,10 @@ impl<A: Activation> Network for Layered<A> {
         budget: DenseBudget,
     ) -> Result<Array2<f64>, CoreError> {
         let n = Layered::n_neurons(self);
-        budget.check("rows of I - f'w", rows.len(), n)?;
-        check_block(n, fp, Array2::<f64>::zeros((n, 0)).view())?;
+        check_jacobian_rows(n, fp, rows, budget)?;
         let off = self.offsets();
         let mut m = Array2::zeros((rows.len(), n));
         for (k, &i) in rows.iter().enumerate() {
-            if i >= n {
-                return Err(CoreError::IndexOutOfRange {
-                    what: "row of I - f'w".into(),
-                    index: i,
-                    n,
-                });
-            }
             let l = self.layer_of(i);
             let mut row = m.row_mut(k);
             if l > 0 {
@@ -601,6 +604,22 @@ mod tests {
     use super::*;
     use approx::assert_relative_eq;
     use ndarray::array;
+
+    #[test]
+    fn from_layers_stores_row_major_whatever_the_callers_layout() {
+        // A column-major matrix and a bias with a negative stride: the same values, stored
+        // row-major (the training kernels read them as slices).
+        let w = array![[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]];
+        let wf = w.t().as_standard_layout().into_owned().reversed_axes();
+        let mut b = array![0.7, 0.8];
+        b.invert_axis(ndarray::Axis(0));
+        assert!(!wf.is_standard_layout() && !b.is_standard_layout());
+        let net = Layered::from_layers(vec![wf], vec![b], vec![Builtin::Tanh]).unwrap();
+        assert!(net.weights()[0].is_standard_layout());
+        assert!(net.biases()[0].is_standard_layout());
+        assert_eq!(net.weights()[0], w);
+        assert_eq!(net.biases()[0], array![0.8, 0.7]);
+    }
 
     #[test]
     fn random_is_deterministic_and_seed_dependent() {

@@ -119,6 +119,22 @@ pub trait Loss<A: Activation> {
         boundary: &Boundary<'_>,
     ) -> Result<Array2<f64>, CoreError>;
 
+    /// dH/dy for each state of a batch (S x N) with the states held fixed, y = w x + b the
+    /// pre-activations of Eq. (2.5): the explicit dependence of H(x, b, w) on the parameters.
+    /// A loss depends on b and w only through y, so at fixed states dH/db_i = dH/dy_i and
+    /// dH/dw_ij = dH/dy_i x_j. Zero on the input neurons, whose y the dynamics never uses
+    /// (Eq. 2.7).
+    ///
+    /// Training combines this with [`gradients`](Loss::gradients): at forward states (Eq. 2.9)
+    /// the chain through the states is added by backpropagation; at states stationary in the
+    /// bulk (Eq. 3.2) that chain vanishes and this is the whole gradient (envelope theorem).
+    fn preactivation_gradients(
+        &self,
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<Array2<f64>, CoreError>;
+
     /// The mean of H over the batch (S >= 1).
     fn mean(
         &self,
@@ -245,6 +261,17 @@ impl<A: Activation> Loss<A> for BoundaryLoss {
     ) -> Result<Array2<f64>, CoreError> {
         check_batch(net, states, boundary)?;
         Ok(Self::errors(net, states, boundary))
+    }
+
+    /// Zero: H_d of Eq. (2.11) depends on w and b only through the states.
+    fn preactivation_gradients(
+        &self,
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<Array2<f64>, CoreError> {
+        check_batch(net, states, boundary)?;
+        Ok(Array2::zeros(states.raw_dim()))
     }
 }
 
@@ -421,6 +448,27 @@ impl<A: Activation> Loss<A> for BulkLoss {
         grad += &self.potential.gradients(states);
         Ok(grad)
     }
+
+    /// dH/dy_i = -r_i f'(y_i) for every non-input neuron i (V does not depend on w or b; the
+    /// clamp residuals of the inputs do not depend on y).
+    fn preactivation_gradients(
+        &self,
+        net: &Septuple<A>,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<Array2<f64>, CoreError> {
+        check_batch(net, states, boundary)?;
+        self.potential.check(net.n_neurons())?;
+        let (r, fp) = Self::residuals(net, states, boundary, true);
+        let fp = fp.unwrap_or_else(|| unreachable!("derivatives were requested"));
+        let mut g = Array2::zeros(states.raw_dim());
+        for ((mut gs, rs), fps) in g.rows_mut().into_iter().zip(r.rows()).zip(fp.rows()) {
+            for (&i, &f) in net.driven().iter().zip(fps) {
+                gs[i] = -rs[i] * f;
+            }
+        }
+        Ok(g)
+    }
 }
 
 #[cfg(test)]
@@ -484,6 +532,49 @@ mod tests {
             // Central differences with h = 1e-6 on O(1) smooth functions: truncation ~h^2 = 1e-12,
             // rounding ~eps/h = 1e-10.
             assert_abs_diff_eq!(analytic, fd, epsilon = 1e-8);
+        }
+    }
+
+    #[test]
+    fn preactivation_gradients_match_finite_differences_in_the_parameters() {
+        // dH_s/db_i = g[s, i] and dH_s/dw_ij = g[s, i] x_sj at fixed states, checked by central
+        // differences in b_i and w_ij (h = 1e-6 on O(1) smooth functions: error ~1e-10).
+        let net = net();
+        let inputs = array![[0.2, -0.3, 0.9], [0.0, 0.5, -0.1]];
+        let targets = array![[1.0, -1.0], [-1.0, 1.0]];
+        let bd = Boundary::new(inputs.view(), targets.view());
+        let x = Array2::from_shape_fn((2, 9), |(s, i)| 0.8 * ((s * 9 + i) as f64 * 1.3).sin());
+        let losses: Vec<Box<dyn Loss<Builtin>>> = vec![
+            Box::new(BoundaryLoss),
+            Box::new(BulkLoss::new()),
+            Box::new(BulkLoss::with_mass(0.3)),
+        ];
+        let h = 1e-6;
+        let moved = |i: usize, j: Option<usize>, d: f64| {
+            let (mut w, mut b, a, inp, out) = net.clone().into_parts();
+            match j {
+                Some(j) => w[[i, j]] += d,
+                None => b[i] += d,
+            }
+            Septuple::new(w, b, a, inp, out).unwrap()
+        };
+        for loss in &losses {
+            let g = loss.preactivation_gradients(&net, x.view(), &bd).unwrap();
+            for i in 0..9 {
+                for j in [None, Some(0), Some(4), Some(8)] {
+                    let fd = (loss.values(&moved(i, j, h), x.view(), &bd).unwrap()
+                        - loss.values(&moved(i, j, -h), x.view(), &bd).unwrap())
+                        / (2.0 * h);
+                    for s in 0..2 {
+                        let analytic = g[[s, i]] * j.map_or(1.0, |j| x[[s, j]]);
+                        assert_abs_diff_eq!(analytic, fd[s], epsilon = 1e-8);
+                    }
+                }
+            }
+            // The inputs' pre-activations are not used (Eq. 2.7).
+            for &i in net.inputs() {
+                assert!(g.column(i).iter().all(|&v| v == 0.0));
+            }
         }
     }
 

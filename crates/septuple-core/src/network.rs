@@ -187,16 +187,9 @@ pub trait Network: Sync {
         budget: DenseBudget,
     ) -> Result<Array2<f64>, CoreError> {
         let n = self.n_neurons();
-        budget.check("rows of I - f'w", rows.len(), n)?;
+        check_jacobian_rows(n, fp, rows, budget)?;
         let mut e = Array2::zeros((n, rows.len()));
         for (k, &i) in rows.iter().enumerate() {
-            if i >= n {
-                return Err(CoreError::IndexOutOfRange {
-                    what: "row of I - f'w".into(),
-                    index: i,
-                    n,
-                });
-            }
             e[[i, k]] = 1.0;
         }
         Ok(self
@@ -228,6 +221,26 @@ pub(crate) fn check_block(
     }
     check_finite("f' diagonal", fp)?;
     check_vectors(n, v)
+}
+
+/// The checks of every [`Network::jacobian_rows`]: the |rows| x N result within `budget`, the
+/// f' diagonal `fp` of length N and finite, every row index below N.
+pub(crate) fn check_jacobian_rows(
+    n: usize,
+    fp: ArrayView1<'_, f64>,
+    rows: &[usize],
+    budget: DenseBudget,
+) -> Result<(), CoreError> {
+    budget.check("rows of I - f'w", rows.len(), n)?;
+    check_block(n, fp, Array2::<f64>::zeros((n, 0)).view())?;
+    match rows.iter().find(|&&i| i >= n) {
+        Some(&index) => Err(CoreError::IndexOutOfRange {
+            what: "row of I - f'w".into(),
+            index,
+            n,
+        }),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn check_vectors(n: usize, v: ArrayView2<'_, f64>) -> Result<(), CoreError> {
@@ -307,18 +320,10 @@ impl<A: Activation> Network for Septuple<A> {
         budget: DenseBudget,
     ) -> Result<Array2<f64>, CoreError> {
         let n = Septuple::n_neurons(self);
-        budget.check("rows of I - f'w", rows.len(), n)?;
-        check_block(n, fp, Array2::<f64>::zeros((n, 0)).view())?;
+        check_jacobian_rows(n, fp, rows, budget)?;
         let w = self.weights();
         let mut m = Array2::zeros((rows.len(), n));
         for (k, &i) in rows.iter().enumerate() {
-            if i >= n {
-                return Err(CoreError::IndexOutOfRange {
-                    what: "row of I - f'w".into(),
-                    index: i,
-                    n,
-                });
-            }
             let f = fp[i];
             let mut row = m.row_mut(k);
             row.zip_mut_with(&w.row(i), |v, &x| *v = -f * x);

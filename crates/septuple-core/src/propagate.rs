@@ -46,6 +46,20 @@ impl FixedPointOptions {
         }
         Ok(())
     }
+
+    /// [`CoreError::Diverged`] if the new value `v` of a component of sample `sample` at step
+    /// `step` is beyond the divergence bound (or not finite).
+    pub(crate) fn check_bound(&self, v: f64, step: usize, sample: usize) -> Result<(), CoreError> {
+        if !(v.abs() <= self.divergence_bound) {
+            return Err(CoreError::Diverged {
+                step,
+                sample,
+                magnitude: v.abs(),
+                bound: self.divergence_bound,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A batch of fixed states and how they were reached.
@@ -74,58 +88,67 @@ impl<A: Activation> Septuple<A> {
         options: &FixedPointOptions,
     ) -> Result<FixedState, CoreError> {
         options.check()?;
-        let mut x = self.initial_state(inputs)?;
+        let x = self.initial_state(inputs)?;
         let driven = self.driven();
         let wt = self.driven_weights_t();
         let bd = self.driven_bias();
         let acts: Vec<&A> = driven.iter().map(|&i| &self.activations()[i]).collect();
-        for step in 1..=options.max_steps {
+        iterate(x, !driven.is_empty(), options, |step, x| {
             let mut y = x.dot(&wt);
             y += &bd;
             let mut change = 0.0f64;
             for (s, (mut xs, ys)) in x.rows_mut().into_iter().zip(y.rows()).enumerate() {
                 for ((&i, a), &yi) in driven.iter().zip(&acts).zip(ys) {
                     let v = a.value(yi);
-                    if !(v.abs() <= options.divergence_bound) {
-                        return Err(CoreError::Diverged {
-                            step,
-                            sample: s,
-                            magnitude: v.abs(),
-                            bound: options.divergence_bound,
-                        });
-                    }
+                    options.check_bound(v, step, s)?;
                     change = change.max((v - xs[i]).abs());
                     xs[i] = v;
                 }
             }
-            if change <= options.tolerance {
-                return Ok(FixedState {
-                    states: x,
-                    steps: step - 1,
-                });
-            }
-            if step == options.max_steps {
-                return Err(CoreError::NotConverged {
-                    steps: step,
-                    change,
-                    tolerance: options.tolerance,
-                });
-            }
-        }
-        // max_steps == 0: no step allowed, report the initial state as not converged unless
-        // there is nothing to drive.
-        if driven.is_empty() {
-            return Ok(FixedState {
-                states: x,
-                steps: 0,
-            });
-        }
-        Err(CoreError::NotConverged {
-            steps: 0,
-            change: f64::INFINITY,
-            tolerance: options.tolerance,
+            Ok(change)
         })
     }
+}
+
+/// The iteration of Eq. (2.5) to the fixed state of Eq. (2.9), for every septuple type, from
+/// the states `x`: `step(k, x)` takes step k (from 1) in place and returns the largest change
+/// of a component (or the error of [`FixedPointOptions::check_bound`]). Converged once no
+/// component changes by more than the tolerance, with the number of steps after which none
+/// changed; [`CoreError::NotConverged`] after `max_steps` steps. With `max_steps` = 0 no step
+/// is allowed: converged only if nothing is `driven`.
+pub(crate) fn iterate(
+    mut x: Array2<f64>,
+    driven: bool,
+    options: &FixedPointOptions,
+    mut step: impl FnMut(usize, &mut Array2<f64>) -> Result<f64, CoreError>,
+) -> Result<FixedState, CoreError> {
+    for k in 1..=options.max_steps {
+        let change = step(k, &mut x)?;
+        if change <= options.tolerance {
+            return Ok(FixedState {
+                states: x,
+                steps: k - 1,
+            });
+        }
+        if k == options.max_steps {
+            return Err(CoreError::NotConverged {
+                steps: k,
+                change,
+                tolerance: options.tolerance,
+            });
+        }
+    }
+    if !driven {
+        return Ok(FixedState {
+            states: x,
+            steps: 0,
+        });
+    }
+    Err(CoreError::NotConverged {
+        steps: 0,
+        change: f64::INFINITY,
+        tolerance: options.tolerance,
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::{Activation, Builtin};
 use crate::error::{check_finite, CoreError};
-use crate::graph::Digraph;
+use crate::graph::{Digraph, Topology};
 
 /// The role of a neuron: on the boundary (input or output) or in the bulk (hidden).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -125,19 +125,8 @@ impl<A: Activation> Septuple<A> {
         if w.ncols() != n {
             return Err(CoreError::shape("weight matrix w", w.shape(), &[n, n]));
         }
-        if b.len() != n {
-            return Err(CoreError::shape("bias vector b", b.shape(), &[n]));
-        }
-        if activations.len() != n {
-            return Err(CoreError::shape(
-                "activation list",
-                &[activations.len()],
-                &[n],
-            ));
-        }
+        let roles = check_neurons(n, &b, &activations, &inputs, &outputs)?;
         check_finite("weight matrix w", &w)?;
-        check_finite("bias vector b", &b)?;
-        let roles = roles_of(n, &inputs, &outputs)?;
         let bulk = (0..n).filter(|&i| roles[i] == Role::Bulk).collect();
         let driven = (0..n).filter(|&i| roles[i] != Role::Input).collect();
         Ok(Septuple {
@@ -233,29 +222,14 @@ impl<A: Activation> Septuple<A> {
         let topology = graph
             .topology()
             .map_err(|cycle| CoreError::Cycle { cycle })?;
-        for &i in &self.inputs {
-            if let Some(j) = (0..n).find(|&j| self.w[[i, j]] != 0.0) {
-                return Err(CoreError::InputHasIncoming {
-                    input: i,
-                    from: j,
-                    weight: self.w[[i, j]],
-                });
-            }
-        }
-        for &o in &self.outputs {
-            if let Some(i) = (0..n).find(|&i| self.w[[i, o]] != 0.0) {
-                return Err(CoreError::OutputHasOutgoing {
-                    output: o,
-                    to: i,
-                    weight: self.w[[i, o]],
-                });
-            }
-        }
-        Ok(Feedforward {
-            depth: topology.depth,
-            order: topology.order,
-            levels: topology.levels,
-        })
+        let w = &self.w;
+        check_feedforward(
+            &topology,
+            &self.inputs,
+            &self.outputs,
+            |i| (0..n).find(|&j| w[[i, j]] != 0.0).map(|j| (j, w[[i, j]])),
+            |o| (0..n).find(|&i| w[[i, o]] != 0.0).map(|i| (i, w[[i, o]])),
+        )
     }
 
     /// The pre-activation y = w x + b of one state x.
@@ -437,6 +411,67 @@ impl<A: Activation> Septuple<A> {
             what: what.to_string(),
         })
     }
+}
+
+/// The checks of Sec. 2 on the neuron data of a septuple of `n` neurons, for every septuple
+/// type: b and the activations have n entries, b is finite, and the neurons of P_in and P_out
+/// are in range, free of repeats and disjoint. Returns the role of every neuron.
+pub(crate) fn check_neurons<A>(
+    n: usize,
+    b: &Array1<f64>,
+    activations: &[A],
+    inputs: &[usize],
+    outputs: &[usize],
+) -> Result<Vec<Role>, CoreError> {
+    if b.len() != n {
+        return Err(CoreError::shape("bias vector b", b.shape(), &[n]));
+    }
+    if activations.len() != n {
+        return Err(CoreError::shape(
+            "activation list",
+            &[activations.len()],
+            &[n],
+        ));
+    }
+    check_finite("bias vector b", b)?;
+    roles_of(n, inputs, outputs)
+}
+
+/// The feedforward conditions for every septuple type, given an acyclic weight graph's
+/// `topology` (Eq. 2.1): no connection into an input (Eq. 2.2), none out of an output
+/// (Eq. 2.3), the first failing one as a typed error. `first_into(i)` and `first_out_of(o)`
+/// give the first connection into neuron i and out of neuron o: the other neuron and the
+/// weight.
+pub(crate) fn check_feedforward(
+    topology: &Topology,
+    inputs: &[usize],
+    outputs: &[usize],
+    first_into: impl Fn(usize) -> Option<(usize, f64)>,
+    first_out_of: impl Fn(usize) -> Option<(usize, f64)>,
+) -> Result<Feedforward, CoreError> {
+    for &i in inputs {
+        if let Some((from, weight)) = first_into(i) {
+            return Err(CoreError::InputHasIncoming {
+                input: i,
+                from,
+                weight,
+            });
+        }
+    }
+    for &o in outputs {
+        if let Some((to, weight)) = first_out_of(o) {
+            return Err(CoreError::OutputHasOutgoing {
+                output: o,
+                to,
+                weight,
+            });
+        }
+    }
+    Ok(Feedforward {
+        depth: topology.depth,
+        order: topology.order.clone(),
+        levels: topology.levels.clone(),
+    })
 }
 
 /// The role of each of `n` neurons given the input and output lists: every index in range,

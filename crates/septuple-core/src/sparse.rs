@@ -38,9 +38,9 @@ use crate::error::{check_finite, CoreError};
 use crate::graph::{Digraph, Topology};
 use crate::layered::Layered;
 use crate::loss::{Boundary, BulkLoss, Potential};
-use crate::network::{check_block, check_state, check_vectors, DenseBudget, Network};
-use crate::propagate::{FixedPointOptions, FixedState};
-use crate::septuple::{roles_of, Feedforward, Role, Septuple};
+use crate::network::{check_jacobian_rows, check_state, check_vectors, DenseBudget, Network};
+use crate::propagate::{iterate, FixedPointOptions, FixedState};
+use crate::septuple::{check_feedforward, check_neurons, Feedforward, Role, Septuple};
 
 /// A weight given as a triplet (i, j, value): the connection from neuron j into neuron i,
 /// `w[[i, j]] = value`.
@@ -182,6 +182,70 @@ fn transpose(n: usize, m: &Compressed) -> Compressed {
     }
 }
 
+/// Every triplet's indices below `n` and its value finite.
+fn check_triplets(n: usize, triplets: &[Triplet]) -> Result<(), CoreError> {
+    for (k, &(i, j, v)) in triplets.iter().enumerate() {
+        for (index, side) in [(i, "target i"), (j, "source j")] {
+            if index >= n {
+                return Err(CoreError::IndexOutOfRange {
+                    what: format!("weight triplet {k} ({side})"),
+                    index,
+                    n,
+                });
+            }
+        }
+        if !v.is_finite() {
+            return Err(CoreError::NonFinite {
+                what: format!("weight triplet {k}"),
+                index: vec![i, j],
+                value: v,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The n x n row-compressed matrix of checked triplets (columns ascending within a row, zeros
+/// dropped), or [`CoreError::DuplicateEntry`] for an (i, j) given twice.
+fn compress(n: usize, triplets: &[Triplet]) -> Result<Compressed, CoreError> {
+    // Sort by column, then stably by row: rows in order, columns ascending within a row,
+    // repeats adjacent and in their given order.
+    let (by_col, _) = bucket(n, triplets.iter().map(|t| t.1));
+    let (by_row, indptr_all) = bucket(n, by_col.iter().map(|&p| triplets[p].0));
+    let mut indptr = Vec::with_capacity(n + 1);
+    indptr.push(0);
+    let mut indices = Vec::with_capacity(triplets.len());
+    let mut data = Vec::with_capacity(triplets.len());
+    for i in 0..n {
+        let row = &by_row[indptr_all[i]..indptr_all[i + 1]];
+        for (q, &pos) in row.iter().enumerate() {
+            let p = by_col[pos];
+            let (_, j, v) = triplets[p];
+            if q > 0 {
+                let prev = by_col[row[q - 1]];
+                if triplets[prev].1 == j {
+                    return Err(CoreError::DuplicateEntry {
+                        row: i,
+                        col: j,
+                        first: prev.min(p),
+                        second: prev.max(p),
+                    });
+                }
+            }
+            if v != 0.0 {
+                indices.push(j);
+                data.push(v);
+            }
+        }
+        indptr.push(indices.len());
+    }
+    Ok(Compressed {
+        indptr,
+        indices,
+        data,
+    })
+}
+
 fn to_csmat(n: usize, m: Compressed) -> CsMat<f64> {
     CsMat::try_new((n, n), m.indptr, m.indices, m.data)
         .unwrap_or_else(|(_, _, _, e)| unreachable!("a sorted CSR structure was built: {e}"))
@@ -211,72 +275,9 @@ impl<A: Activation> SparseSeptuple<A> {
                 what: "sparse septuple (N = 0 neurons)".into(),
             });
         }
-        if b.len() != n {
-            return Err(CoreError::shape("bias vector b", b.shape(), &[n]));
-        }
-        if activations.len() != n {
-            return Err(CoreError::shape(
-                "activation list",
-                &[activations.len()],
-                &[n],
-            ));
-        }
-        for (k, &(i, j, v)) in triplets.iter().enumerate() {
-            for (index, side) in [(i, "target i"), (j, "source j")] {
-                if index >= n {
-                    return Err(CoreError::IndexOutOfRange {
-                        what: format!("weight triplet {k} ({side})"),
-                        index,
-                        n,
-                    });
-                }
-            }
-            if !v.is_finite() {
-                return Err(CoreError::NonFinite {
-                    what: format!("weight triplet {k}"),
-                    index: vec![i, j],
-                    value: v,
-                });
-            }
-        }
-        check_finite("bias vector b", &b)?;
-        let roles = roles_of(n, &inputs, &outputs)?;
-        // Sort by column, then stably by row: rows in order, columns ascending within a row,
-        // repeats adjacent and in their given order.
-        let (by_col, _) = bucket(n, triplets.iter().map(|t| t.1));
-        let (by_row, indptr_all) = bucket(n, by_col.iter().map(|&p| triplets[p].0));
-        let mut indptr = Vec::with_capacity(n + 1);
-        indptr.push(0);
-        let mut indices = Vec::with_capacity(triplets.len());
-        let mut data = Vec::with_capacity(triplets.len());
-        for i in 0..n {
-            let row = &by_row[indptr_all[i]..indptr_all[i + 1]];
-            for (q, &pos) in row.iter().enumerate() {
-                let p = by_col[pos];
-                let (_, j, v) = triplets[p];
-                if q > 0 {
-                    let prev = by_col[row[q - 1]];
-                    if triplets[prev].1 == j {
-                        return Err(CoreError::DuplicateEntry {
-                            row: i,
-                            col: j,
-                            first: prev.min(p),
-                            second: prev.max(p),
-                        });
-                    }
-                }
-                if v != 0.0 {
-                    indices.push(j);
-                    data.push(v);
-                }
-            }
-            indptr.push(indices.len());
-        }
-        let w = Compressed {
-            indptr,
-            indices,
-            data,
-        };
+        let roles = check_neurons(n, &b, &activations, &inputs, &outputs)?;
+        check_triplets(n, triplets)?;
+        let w = compress(n, triplets)?;
         let wt = transpose(n, &w);
         let topology = {
             let edges = (0..n).flat_map(|j| {
@@ -405,31 +406,17 @@ impl<A: Activation> SparseSeptuple<A> {
         let topology = self.topology.as_ref().map_err(|cycle| CoreError::Cycle {
             cycle: cycle.clone(),
         })?;
-        for &i in &self.inputs {
-            let (cols, vals) = self.row(i);
-            if let (Some(&from), Some(&weight)) = (cols.first(), vals.first()) {
-                return Err(CoreError::InputHasIncoming {
-                    input: i,
-                    from,
-                    weight,
-                });
-            }
-        }
-        for &o in &self.outputs {
-            let p0 = self.wt.indptr().index(o);
-            if p0 < self.wt.indptr().index(o + 1) {
-                return Err(CoreError::OutputHasOutgoing {
-                    output: o,
-                    to: self.wt.indices()[p0],
-                    weight: self.wt.data()[p0],
-                });
-            }
-        }
-        Ok(Feedforward {
-            depth: topology.depth,
-            order: topology.order.clone(),
-            levels: topology.levels.clone(),
-        })
+        let first = |m: &CsMat<f64>, i: usize| {
+            let p0 = m.indptr().index(i);
+            (p0 < m.indptr().index(i + 1)).then(|| (m.indices()[p0], m.data()[p0]))
+        };
+        check_feedforward(
+            topology,
+            &self.inputs,
+            &self.outputs,
+            |i| first(&self.w, i),
+            |o| first(&self.wt, o),
+        )
     }
 
     fn check_inputs(&self, inputs: ArrayView2<'_, f64>) -> Result<(), CoreError> {
@@ -509,7 +496,7 @@ impl<A: Activation> SparseSeptuple<A> {
         }
         let driven: Vec<usize> = (0..n).filter(|&i| self.roles[i] != Role::Input).collect();
         let mut next = x.clone();
-        for step in 1..=options.max_steps {
+        iterate(x, !driven.is_empty(), options, |step, x| {
             let mut change = 0.0f64;
             for (s, (xs, mut ns)) in x.rows().into_iter().zip(next.rows_mut()).enumerate() {
                 let xs = xs
@@ -517,43 +504,13 @@ impl<A: Activation> SparseSeptuple<A> {
                     .unwrap_or_else(|| unreachable!("rows of a new array are contiguous"));
                 for &i in &driven {
                     let v = self.activations[i].value(self.preactivation_of(i, xs));
-                    if !(v.abs() <= options.divergence_bound) {
-                        return Err(CoreError::Diverged {
-                            step,
-                            sample: s,
-                            magnitude: v.abs(),
-                            bound: options.divergence_bound,
-                        });
-                    }
+                    options.check_bound(v, step, s)?;
                     change = change.max((v - xs[i]).abs());
                     ns[i] = v;
                 }
             }
-            std::mem::swap(&mut x, &mut next);
-            if change <= options.tolerance {
-                return Ok(FixedState {
-                    states: x,
-                    steps: step - 1,
-                });
-            }
-            if step == options.max_steps {
-                return Err(CoreError::NotConverged {
-                    steps: step,
-                    change,
-                    tolerance: options.tolerance,
-                });
-            }
-        }
-        if driven.is_empty() {
-            return Ok(FixedState {
-                states: x,
-                steps: 0,
-            });
-        }
-        Err(CoreError::NotConverged {
-            steps: 0,
-            change: f64::INFINITY,
-            tolerance: options.tolerance,
+            std::mem::swap(x, &mut next);
+            Ok(change)
         })
     }
 
@@ -774,17 +731,9 @@ impl<A: Activation> Network for SparseSeptuple<A> {
         budget: DenseBudget,
     ) -> Result<Array2<f64>, CoreError> {
         let n = self.n_neurons();
-        budget.check("rows of I - f'w", rows.len(), n)?;
-        check_block(n, fp, Array2::<f64>::zeros((n, 0)).view())?;
+        check_jacobian_rows(n, fp, rows, budget)?;
         let mut m = Array2::zeros((rows.len(), n));
         for (k, &i) in rows.iter().enumerate() {
-            if i >= n {
-                return Err(CoreError::IndexOutOfRange {
-                    what: "row of I - f'w".into(),
-                    index: i,
-                    n,
-                });
-            }
             let f = fp[i];
             let (cols, vals) = self.row(i);
             for (&j, &v) in cols.iter().zip(vals) {

@@ -228,8 +228,19 @@ impl Landscape {
                 expected: "at least one grid cell",
             });
         }
-        let scale = self.n as f64 * self.beta * self.gamma;
         let width = (hi - lo) / cells as f64;
+        let candidates = self.candidates(lo, hi, cells);
+        Ok(self
+            .merge(candidates, width)
+            .into_iter()
+            .map(|u| self.classify(u, width))
+            .collect())
+    }
+
+    /// The candidate stationary points in `[lo, hi]`, sorted, possibly repeated: the roots of
+    /// derivative / u bracketed on the grid, u = 0 exactly, and the roots of the second
+    /// derivative at which the derivative touches zero.
+    fn candidates(&self, lo: f64, hi: f64, cells: usize) -> Vec<f64> {
         // The derivative divided by u: its roots are the nontrivial stationary points, so a
         // nontrivial root within one grid cell of u = 0 is still bracketed. At u = 0 the
         // quotient is the second derivative.
@@ -254,6 +265,11 @@ impl Landscape {
             }
         }
         us.sort_by(f64::total_cmp);
+        us
+    }
+
+    /// Sorted candidates with the duplicates merged, on a grid of cells `width` wide.
+    fn merge(&self, us: Vec<f64>, width: f64) -> Vec<f64> {
         // Merge duplicates (the same root found twice, e.g. u = 0 by bracketing and exactly);
         // keep u = 0 itself when it is one of them. Near a degenerate stationary point (beta =
         // 1/2, where the branch meets u = 0) the derivative is below its rounding error over a
@@ -279,35 +295,38 @@ impl Landscape {
                 _ => merged.push(u),
             }
         }
-        Ok(merged
-            .into_iter()
-            .map(|u| {
-                let s2 = self.second_derivative(u);
-                let (a, b) = self.ab(u);
-                let size = scale * (tg1(a).abs() + (self.p() * tg1(b)).abs());
-                let kind = if s2.abs() > 1e-9 * size {
-                    if s2 < 0.0 {
-                        StationaryKind::Maximum
-                    } else {
-                        StationaryKind::Minimum
-                    }
-                } else {
-                    let h = 0.25 * width;
-                    let (l, r) = (self.derivative(u - h), self.derivative(u + h));
-                    match (l > 0.0, r > 0.0) {
-                        (true, false) => StationaryKind::Maximum,
-                        (false, true) => StationaryKind::Minimum,
-                        _ => StationaryKind::Inflection,
-                    }
-                };
-                StationaryPoint {
-                    log_lambda: u,
-                    value: self.value(u),
-                    second_derivative: s2,
-                    kind,
-                }
-            })
-            .collect())
+        merged
+    }
+
+    /// The stationary point at u, classified by the sign of the second derivative where it
+    /// exceeds 1e-9 of the size of its terms, else by the signs of the derivative a quarter
+    /// of a grid cell (`width`) to either side.
+    fn classify(&self, u: f64, width: f64) -> StationaryPoint {
+        let scale = self.n as f64 * self.beta * self.gamma;
+        let s2 = self.second_derivative(u);
+        let (a, b) = self.ab(u);
+        let size = scale * (tg1(a).abs() + (self.p() * tg1(b)).abs());
+        let kind = if s2.abs() > 1e-9 * size {
+            if s2 < 0.0 {
+                StationaryKind::Maximum
+            } else {
+                StationaryKind::Minimum
+            }
+        } else {
+            let h = 0.25 * width;
+            let (l, r) = (self.derivative(u - h), self.derivative(u + h));
+            match (l > 0.0, r > 0.0) {
+                (true, false) => StationaryKind::Maximum,
+                (false, true) => StationaryKind::Minimum,
+                _ => StationaryKind::Inflection,
+            }
+        };
+        StationaryPoint {
+            log_lambda: u,
+            value: self.value(u),
+            second_derivative: s2,
+            kind,
+        }
     }
 }
 

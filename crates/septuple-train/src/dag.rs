@@ -8,7 +8,8 @@ use std::borrow::Cow;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use septuple_core::graph::Digraph;
 use septuple_core::{
-    Activation, Boundary, BulkLoss, CoreError, DenseBudget, Feedforward, Loss, Network, Septuple,
+    Activation, Boundary, BoundaryLoss, BulkLoss, CoreError, DenseBudget, Feedforward, Loss,
+    Network, Septuple,
 };
 use serde::{Deserialize, Serialize};
 
@@ -173,67 +174,109 @@ impl<A: Activation> Dag<A> {
 
     /// Gradient of the mean boundary loss (Eq. 2.11) of a batch with respect to the learning
     /// weights (zero elsewhere) and the biases of the non-input neurons: (dL/dw, dL/db, L).
+    /// [`Dag::forward_gradients`] of [`BoundaryLoss`].
     pub fn boundary_gradients(
         &self,
         inputs: ArrayView2<'_, f64>,
         targets: ArrayView2<'_, f64>,
     ) -> Result<(Array2<f64>, Array1<f64>, f64), TrainError> {
-        Boundary::new(inputs, targets).check(&self.net)?;
-        let s = inputs.nrows();
-        let n = self.net.n_neurons();
+        self.forward_gradients(&BoundaryLoss, inputs, targets)
+    }
+
+    /// Gradient of the mean loss U(w, b) = mean_s H(x_s) of a batch at its forward states
+    /// x_s(w, b) (Eq. 2.9, inputs clamped) with respect to the learning weights (zero
+    /// elsewhere) and the biases of the non-input neurons: (dU/dw, dU/db, U).
+    ///
+    /// The explicit part is [`Loss::preactivation_gradients`]; the part through the states
+    /// starts from [`Loss::gradients`] and runs back over the neuron levels
+    /// (backpropagation): dU/dy_i = (dU/dx_i) f'(y_i) + dH/dy_i, and each dU/dy_i adds
+    /// w_ij dU/dy_i to dU/dx_j. A forward state that overflows is [`TrainError::Diverged`].
+    pub fn forward_gradients<L: Loss<A>>(
+        &self,
+        loss: &L,
+        inputs: ArrayView2<'_, f64>,
+        targets: ArrayView2<'_, f64>,
+    ) -> Result<(Array2<f64>, Array1<f64>, f64), TrainError> {
+        let boundary = Boundary::new(inputs, targets);
+        boundary.check(&self.net)?;
         let (x, y) = self.forward(inputs);
+        if !x.iter().all(|v| v.is_finite()) {
+            return Err(TrainError::Diverged {
+                epoch: 0,
+                what: "a forward state".into(),
+            });
+        }
+        let value = loss.mean(&self.net, x.view(), &boundary)?;
+        let scale = 1.0 / inputs.nrows() as f64;
+        // e = dU/dx and g = dU/dy, completed level by level from the last one back.
+        let mut e = loss.gradients(&self.net, x.view(), &boundary)?;
+        e *= scale;
+        let mut g = loss.preactivation_gradients(&self.net, x.view(), &boundary)?;
+        g *= scale;
         let acts = self.net.activations();
         let w = self.net.weights();
-        let scale = 1.0 / s as f64;
-        // e = dL/dx, accumulated from the outputs backwards.
-        let mut e = Array2::zeros((s, n));
-        let mut loss = 0.0;
-        for (k, &o) in self.net.outputs().iter().enumerate() {
-            for r in 0..s {
-                let d = x[[r, o]] - targets[[r, k]];
-                loss += 0.5 * d * d;
-                e[[r, o]] = d * scale;
-            }
-        }
-        let mut g = Array2::zeros((s, n));
         for level in self.levels.iter().rev() {
             for &i in level {
-                for r in 0..s {
-                    g[[r, i]] = e[[r, i]] * acts[i].derivative_given_value(y[[r, i]], x[[r, i]]);
+                for r in 0..inputs.nrows() {
+                    g[[r, i]] += e[[r, i]] * acts[i].derivative_given_value(y[[r, i]], x[[r, i]]);
                 }
             }
             let gl = g.select(Axis(1), level);
             let wl = w.select(Axis(0), level);
             e += &gl.dot(&wl);
         }
-        let mut dw = g.t().dot(&x);
-        dw.zip_mut_with(&self.trainable, |v, &t| {
-            if !t {
-                *v = 0.0;
-            }
-        });
-        let db = g.sum_axis(Axis(0));
-        Ok((dw, db, loss * scale))
+        let (dw, db) = self.parameter_gradients(g, x.view());
+        Ok((dw, db, value))
     }
 
     /// Gradient of the mean bulk loss (Eq. 3.4) at given states (S x N; for the bulk-solved
     /// states of Eq. (3.2) this is the gradient of U_0 of Eq. (4.1) on the batch, by the
     /// envelope theorem): dH/dw_ij = -r_i f'(y_i) x_j for non-input i, masked.
+    /// [`Dag::stationary_gradients`] of `loss`.
     pub fn bulk_gradients(
         &self,
         states: ArrayView2<'_, f64>,
         boundary: &Boundary<'_>,
         loss: &BulkLoss,
     ) -> Result<(Array2<f64>, Array1<f64>, f64), TrainError> {
+        self.stationary_gradients(loss, states, boundary)
+    }
+
+    /// Gradient of the mean loss of a batch at states that are stationary in the bulk
+    /// (Eq. 3.2, the boundary clamped) with respect to the learning weights (zero elsewhere)
+    /// and the biases of the non-input neurons: (dU/dw, dU/db, U). dH/dx vanishes on the
+    /// free neurons and the clamped ones do not move, so only the explicit part
+    /// [`Loss::preactivation_gradients`] remains (envelope theorem); at other states this is
+    /// the partial derivative at fixed states.
+    pub fn stationary_gradients<L: Loss<A>>(
+        &self,
+        loss: &L,
+        states: ArrayView2<'_, f64>,
+        boundary: &Boundary<'_>,
+    ) -> Result<(Array2<f64>, Array1<f64>, f64), TrainError> {
         let value = loss.mean(&self.net, states, boundary)?;
-        let (g, _) = bulk_weighted_residuals(&self.net, states);
-        let mut dw = g.t().dot(&states);
+        // S >= 1: the mean of an empty batch is an error.
+        let scale = 1.0 / states.nrows() as f64;
+        let mut g = loss.preactivation_gradients(&self.net, states, boundary)?;
+        g *= scale;
+        let (dw, db) = self.parameter_gradients(g, states);
+        Ok((dw, db, value))
+    }
+
+    /// (dU/dw, dU/db) from dU/dy (S x N) at the states x: dU/dw_ij = sum_s dU/dy_si x_sj on
+    /// the learning connections (zero elsewhere), dU/db_i = sum_s dU/dy_si.
+    fn parameter_gradients(
+        &self,
+        g: Array2<f64>,
+        x: ArrayView2<'_, f64>,
+    ) -> (Array2<f64>, Array1<f64>) {
+        let mut dw = g.t().dot(&x);
         dw.zip_mut_with(&self.trainable, |v, &t| {
             if !t {
                 *v = 0.0;
             }
         });
-        Ok((dw, g.sum_axis(Axis(0)), value))
+        (dw, g.sum_axis(Axis(0)))
     }
 
     /// w -= eta dw, b -= eta db (non-input neurons only); keeps the septuple valid because the
@@ -317,33 +360,12 @@ impl<A: Activation> Network for Dag<A> {
     }
 }
 
-/// G = -(x - f(y)) f'(y) / S for the non-input neurons (zero on inputs), S x N, and y.
-pub(crate) fn bulk_weighted_residuals<A: Activation>(
-    net: &Septuple<A>,
-    states: ArrayView2<'_, f64>,
-) -> (Array2<f64>, Array2<f64>) {
-    let s = states.nrows();
-    let mut y = states.dot(&net.weights().t());
-    y += &net.bias();
-    let mut g = Array2::zeros(states.raw_dim());
-    let acts = net.activations();
-    let scale = 1.0 / s.max(1) as f64;
-    for &i in net.driven() {
-        for r in 0..s {
-            let fy = acts[i].value(y[[r, i]]);
-            g[[r, i]] =
-                -(states[[r, i]] - fy) * acts[i].derivative_given_value(y[[r, i]], fy) * scale;
-        }
-    }
-    (g, y)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use approx::assert_relative_eq;
     use ndarray::array;
-    use septuple_core::{BoundaryLoss, Builtin, BulkSolver, Init, Layered, Potential};
+    use septuple_core::{Builtin, BulkSolver, Init, Layered, Potential};
 
     fn tiny() -> Septuple<Builtin> {
         // inputs 0, 1; hidden 2, 3 (3 fed by 2: not layered); output 4 fed by 1, 2, 3.
@@ -412,6 +434,44 @@ mod tests {
         // Forward edges: 2<-0,1; 3<-0,1,2; 4<-1,2,3 plus 4<-0 (0 precedes 4, 4 an output, 0 not):
         // every pair j before i with i not input and j not output.
         assert_eq!(dag.n_trainable(), 2 + 3 + 4);
+    }
+
+    #[test]
+    fn forward_gradients_of_a_potential_match_finite_differences() {
+        // Any loss at the forward states: the bulk loss with a mass and couplings (at forward
+        // states its residuals vanish and H = V(x(w)), whose gradient runs through the states
+        // alone). Central differences, h = 1e-6, O(1) functions: error ~1e-10; 1e-7 absolute.
+        let net = tiny();
+        let dag = Dag::new(net.clone(), Edges::Forward).unwrap();
+        let x = array![[0.3, -0.8], [1.0, 0.2], [-0.5, 0.5]];
+        let t = array![[0.5], [-0.3], [0.1]];
+        let g = Array2::from_shape_fn((5, 5), |(i, j)| 0.1 * ((i + 3 * j) as f64).cos());
+        let loss = BulkLoss::with_potential(Potential {
+            mass: 0.4,
+            couplings: Some(g),
+        });
+        let u = |n: &Septuple<Builtin>| {
+            let states = n.forward_states(x.view()).unwrap();
+            loss.mean(n, states.view(), &Boundary::new(x.view(), t.view()))
+                .unwrap()
+        };
+        let (dw, db, value) = dag.forward_gradients(&loss, x.view(), t.view()).unwrap();
+        assert_relative_eq!(value, u(&net), max_relative = 1e-14);
+        let h = 1e-6;
+        for i in 2..5 {
+            for j in 0..5 {
+                if dag.trainable()[[i, j]] {
+                    let fd = (u(&perturbed(&net, i, Some(j), h))
+                        - u(&perturbed(&net, i, Some(j), -h)))
+                        / (2.0 * h);
+                    assert_relative_eq!(dw[[i, j]], fd, epsilon = 1e-7);
+                }
+            }
+            let fd =
+                (u(&perturbed(&net, i, None, h)) - u(&perturbed(&net, i, None, -h))) / (2.0 * h);
+            assert_relative_eq!(db[i], fd, epsilon = 1e-7);
+        }
+        assert!(dw.iter().any(|v| v.abs() > 1e-3), "{dw}");
     }
 
     #[test]

@@ -176,6 +176,10 @@ impl Layout {
 /// both layouts (W_l^T, n_l x n_{l+1}, whose rows the forward pass and the input layer read,
 /// and W_l for the backward pass), one buffer row per batch sample, gradients, and the
 /// input-feature index of the batch.
+///
+/// Invariant: every array is allocated in standard (row-major) layout by
+/// [`LayeredWorkspace::new`] and afterwards only written in place (`assign`, `scaled_add`,
+/// slices), so the kernels' `as_slice` views always exist.
 #[derive(Clone, Debug)]
 pub struct LayeredWorkspace {
     layout: Layout,
@@ -230,8 +234,16 @@ impl LayeredWorkspace {
                 .iter()
                 .map(|w| w.t().as_standard_layout().into_owned())
                 .collect(),
-            w: net.weights().to_vec(),
-            b: net.biases().to_vec(),
+            w: net
+                .weights()
+                .iter()
+                .map(|w| w.as_standard_layout().into_owned())
+                .collect(),
+            b: net
+                .biases()
+                .iter()
+                .map(|b| b.as_standard_layout().into_owned())
+                .collect(),
             rows: vec![0.0; capacity * layout.stride],
             gwt: (0..layers)
                 .map(|k| Array2::zeros((sizes[k], sizes[k + 1])))
@@ -372,8 +384,26 @@ impl LayeredWorkspace {
         learning_rate: Option<f64>,
     ) -> Result<f64, TrainError> {
         self.check(activations, data, batch)?;
+        self.sample_pass(activations, data, batch);
+        self.weight_gradients(data, batch, learning_rate);
+        let loss = self.batch_loss(batch.len());
+        self.bias_gradients(batch.len());
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch: 0,
+                what: "the batch loss".into(),
+            });
+        }
+        if let Some(eta) = learning_rate {
+            self.update_after_input_layer(eta);
+        }
+        Ok(loss)
+    }
+
+    /// Per-sample work: forward through every layer, loss, deltas back to the first layer,
+    /// into the first `batch.len()` rows of `rows`.
+    fn sample_pass<A: Activation>(&mut self, activations: &[A], data: &Dataset, batch: &[usize]) {
         let nb = batch.len();
-        let layers = self.wt.len();
         let stride = self.layout.stride;
         let isa = self.isa;
         let shared = Shared {
@@ -388,18 +418,23 @@ impl LayeredWorkspace {
             batch,
             scale: 1.0 / nb as f64,
         };
-        // Per-sample work: forward through every layer, loss, deltas back to the first layer.
         let fc = forward_chunk(nb);
         self.rows[..nb * stride]
             .par_chunks_mut(fc * stride)
             .enumerate()
             .for_each(|(c, chunk)| sample_rows(isa, &shared, c * fc, chunk));
-        let rows = &self.rows[..nb * stride];
+    }
+
+    /// Per-parameter work: every weight gradient row sums over the batch in batch order. The
+    /// input layer's update is done in the same tasks (W_1 is not needed again in this step);
+    /// the other layers are updated by [`update_after_input_layer`](Self::update_after_input_layer).
+    fn weight_gradients(&mut self, data: &Dataset, batch: &[usize], learning_rate: Option<f64>) {
+        let nb = batch.len();
+        let isa = self.isa;
+        let rows = &self.rows[..nb * self.layout.stride];
         let lay = &self.layout;
-        // Per-parameter work: every gradient row sums over the batch in batch order.
-        // The input layer's update is done in the same tasks (W_1 is not needed again in this
-        // step); the other layers are updated below.
         let (g0, g_rest) = self.gwt.split_at_mut(1);
+        // Standard layout: the invariant of LayeredWorkspace.
         let wt0 = self.wt[0]
             .as_slice_mut()
             .expect("workspace weights are in standard layout");
@@ -408,6 +443,7 @@ impl LayeredWorkspace {
         rayon::join(
             || {
                 let width = lay.n[1];
+                // Standard layout: the invariant of LayeredWorkspace.
                 let g = g0[0]
                     .as_slice_mut()
                     .expect("workspace gradients are in standard layout");
@@ -428,36 +464,44 @@ impl LayeredWorkspace {
                 }
             },
         );
+    }
+
+    /// The mean over the first `nb` rows of their losses, summed in batch order.
+    fn batch_loss(&self, nb: usize) -> f64 {
+        let stride = self.layout.stride;
         let mut loss = 0.0;
         for r in 0..nb {
-            loss += rows[r * stride + lay.loss];
+            loss += self.rows[r * stride + self.layout.loss];
         }
-        loss /= nb as f64;
-        for k in 0..layers {
-            let gb = &mut self.gb[k];
+        loss / nb as f64
+    }
+
+    /// The bias gradients into `gb`: each layer's deltas summed over the first `nb` rows in
+    /// batch order.
+    fn bias_gradients(&mut self, nb: usize) {
+        let stride = self.layout.stride;
+        for (k, gb) in self.gb.iter_mut().enumerate() {
             gb.fill(0.0);
+            // Standard layout: the invariant of LayeredWorkspace.
             let gs = gb.as_slice_mut().expect("standard layout");
             for r in 0..nb {
-                let d = &rows[r * stride..][lay.del(k)];
+                let d = &self.rows[r * stride..][self.layout.del(k)];
                 gs.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }
         }
-        if !loss.is_finite() {
-            return Err(TrainError::Diverged {
-                epoch: 0,
-                what: "the batch loss".into(),
-            });
-        }
-        if let Some(eta) = learning_rate {
-            for k in 0..layers {
-                if k > 0 {
-                    self.wt[k].scaled_add(-eta, &self.gwt[k]);
-                    self.w[k].scaled_add(-eta, &self.gwt[k].t());
-                }
-                self.b[k].scaled_add(-eta, &self.gb[k]);
+    }
+
+    /// The SGD update with learning rate `eta` of every bias and of the weights of every layer
+    /// but the input layer (updated with its gradient in
+    /// [`weight_gradients`](Self::weight_gradients)).
+    fn update_after_input_layer(&mut self, eta: f64) {
+        for k in 0..self.wt.len() {
+            if k > 0 {
+                self.wt[k].scaled_add(-eta, &self.gwt[k]);
+                self.w[k].scaled_add(-eta, &self.gwt[k].t());
             }
+            self.b[k].scaled_add(-eta, &self.gb[k]);
         }
-        Ok(loss)
     }
 }
 
@@ -512,6 +556,7 @@ fn sample_rows_impl<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [
             let (lo, hi) = row.split_at_mut(lay.base[k]);
             let (z, hi) = hi.split_at_mut(width);
             let d = &mut hi[..width];
+            // Standard layout: the invariant of LayeredWorkspace.
             z.copy_from_slice(sh.b[k].as_slice().expect("standard layout"));
             let w = sh.wt[k].as_slice().expect("standard layout");
             if k == 0 {
@@ -555,6 +600,7 @@ fn sample_rows_impl<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [
             let (lo_a, dprev) = lo.split_at_mut(lay.del(k - 1).start);
             let dprev = &mut dprev[..lay.n[k]];
             dprev.iter_mut().for_each(|v| *v = 0.0);
+            // Standard layout: the invariant of LayeredWorkspace.
             let w = sh.w[k].as_slice().expect("standard layout");
             gather_rows(dprev, dk.iter().copied().enumerate(), w);
             let der = &lo_a[lay.der(k - 1)];
@@ -655,6 +701,7 @@ fn input_gradient_impl(
 }
 
 fn hidden_gradient(isa: Isa, lay: &Layout, k: usize, nb: usize, rows: &[f64], g: &mut Array2<f64>) {
+    // Standard layout: the invariant of LayeredWorkspace.
     let g = g
         .as_slice_mut()
         .expect("workspace gradients are in standard layout");
@@ -731,6 +778,7 @@ where
         let mut acc = [0.0f64; B];
         acc.copy_from_slice(&z[c..c + B]);
         for (j, v) in terms.clone() {
+            // gather_rows calls this only for widths divisible by B: the slice has B elements.
             let row: &[f64; B] = w[j * width + c..j * width + c + B]
                 .try_into()
                 .expect("a block of B");
@@ -762,6 +810,7 @@ fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
 
 #[inline(always)]
 fn axpy_fixed<const N: usize>(y: &mut [f64], a: f64, x: &[f64]) {
+    // axpy calls this only when both slices have N elements or more: the slices have N.
     let y: &mut [f64; N] = (&mut y[..N]).try_into().expect("N elements");
     let x: &[f64; N] = x[..N].try_into().expect("N elements");
     for k in 0..N {

@@ -2,12 +2,14 @@
 //! path) and [`Dag`] (any feedforward septuple).
 
 use ndarray::{s, ArrayView2, Axis};
-use septuple_core::{Activation, Boundary, BulkLoss, BulkSolver, Layered, Network, Potential};
+use septuple_core::{
+    Activation, Boundary, BulkLoss, BulkSolver, Layered, Loss, Network, Potential,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::config::{Objective, Sgd};
-use crate::dag::{bulk_weighted_residuals, Dag};
+use crate::dag::Dag;
 use crate::data::Dataset;
 use crate::error::TrainError;
 use crate::layered::{Kernels, LayeredWorkspace};
@@ -60,13 +62,12 @@ pub fn layered_bulk_gradients<A: Activation>(
     let boundary = Boundary::new(inputs, targets);
     let potential = Potential::mass(mass);
     let solution = BulkSolver::default().solve(&sep, &potential, &boundary)?;
-    let loss = septuple_core::Loss::mean(
-        &BulkLoss::with_potential(potential),
-        &sep,
-        solution.states.view(),
-        &boundary,
-    )?;
-    let (g, _) = bulk_weighted_residuals(&sep, solution.states.view());
+    let bulk = BulkLoss::with_potential(potential);
+    let states = solution.states.view();
+    let loss = bulk.mean(&sep, states, &boundary)?;
+    // S >= 1: the mean of an empty batch is an error.
+    let mut g = bulk.preactivation_gradients(&sep, states, &boundary)?;
+    g *= 1.0 / states.nrows() as f64;
     let mut offsets = net.offsets();
     offsets.push(net.n_neurons());
     let mut weights = Vec::with_capacity(net.depth() - 1);
