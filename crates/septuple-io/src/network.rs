@@ -715,7 +715,7 @@ pub fn network_from_bytes(
 }
 
 /// A network loaded from any format this crate reads: a weight file or JSON as a
-/// [`Layered`], an ONNX model as a [`SparseSeptuple`].
+/// [`Layered`], an ONNX model as a [`SparseSeptuple`](septuple_core::SparseSeptuple).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Model {
@@ -746,7 +746,9 @@ impl Model {
 
 /// Load a network from `.safetensors`, `.npz`, JSON (as [`load_network`] does) or `.onnx`
 /// (as [`load_onnx`](crate::load_onnx) does, within `opts.dense_budget` of memory), the
-/// format chosen by the extension or else by the first bytes.
+/// format chosen by the extension or else by the first bytes. `opts.activations` and
+/// `opts.layer_order` apply to layered formats; an ONNX model's activations are its own
+/// activation nodes.
 pub fn load_model(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Loaded<Model>, IoError> {
     let path = path.as_ref();
     let bytes = read(path)?;
