@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use septuple::io::{
-    load_network, parse_activations, parse_layer_order, Activations, LayerOrder, LoadOptions,
+    load_model, parse_activations, parse_layer_order, Activations, LayerOrder, LoadOptions, Model,
     SampleInputs,
 };
-use septuple::spectral::{AnalysisOptions, Method};
+use septuple::spectral::{analyze as analyze_network, AnalysisOptions, Faer, Method};
 use septuple::thermo::Landscape;
 use septuple::train::Batch;
 use septuple_experiment::figures::{landscape_plot, FIG1_RANGE};
@@ -43,7 +43,8 @@ enum Command {
 #[derive(Debug, Args)]
 struct AnalyzeArgs {
     /// The network: .safetensors, .npz (a PyTorch state_dict of Linear layers, any key
-    /// scheme) or the septuple's JSON.
+    /// scheme), the septuple's JSON, or an .onnx model (one neuron per element of the input
+    /// and of each Gemm, MatMul, Conv and AveragePool output).
     #[arg(value_name = "MODEL")]
     model: PathBuf,
     /// Samples for the mean state: an .npy or .npz array (one sample per row of its first
@@ -206,7 +207,7 @@ fn analyze(a: AnalyzeArgs) -> Result {
     if let Some(order) = a.layer_order {
         load = load.with_layer_order(order);
     }
-    let loaded = load_network(&a.model, &load)?;
+    let loaded = load_model(&a.model, &load)?;
     for w in &loaded.warnings {
         eprintln!("septuple: warning: {w}");
     }
@@ -216,11 +217,10 @@ fn analyze(a: AnalyzeArgs) -> Result {
     if let Some(beta) = a.beta {
         options = options.with_thermo(beta, a.m);
     }
-    let net = &loaded.network;
     eprintln!(
         "septuple: analyzing {} ({} neurons) at the mean state of {} samples",
         a.model.display(),
-        net.n_neurons(),
+        loaded.network.as_network().n_neurons(),
         inputs.len()
     );
     let inputs_name = match &a.inputs {
@@ -228,11 +228,28 @@ fn analyze(a: AnalyzeArgs) -> Result {
         None => "the embedded MNIST subset".to_string(),
     };
     let model = a.model.display().to_string();
-    let report = septuple::analyze_layered(net, &model, &inputs, &inputs_name, &options)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{report}");
+    match &loaded.network {
+        Model::Layered(net) => {
+            let report = septuple::analyze_layered(net, &model, &inputs, &inputs_name, &options)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+        }
+        other => {
+            // An imported graph (ONNX): the network has no layers to list.
+            let net = other.as_network();
+            inputs.check_fits(&inputs_name, net.inputs().len())?;
+            let report =
+                analyze_network(net, inputs.matrix(), &options, &Faer::default())?.report();
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{:<34} {model}", "network");
+                print!("{report}");
+            }
+        }
     }
     Ok(())
 }

@@ -56,6 +56,62 @@ pub enum Builtin {
     Logistic,
     /// f(y) = y, f'(y) = 1; unbounded.
     Identity,
+    /// f(y) = y for y >= 0 and alpha y otherwise (ONNX's `LeakyRelu`, PyTorch's
+    /// `nn.LeakyReLU(negative_slope)`), f'(y) = 1 for y > 0 and alpha otherwise; unbounded
+    /// (bounded below by 0 when alpha = 0). The slope alpha is a finite [`Slope`].
+    LeakyRelu(Slope),
+}
+
+/// The negative-side slope alpha of [`Builtin::LeakyRelu`]: always finite, so that two slopes
+/// compare, hash and serialise by value (`-0` is stored as `0`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct Slope(f64);
+
+impl Slope {
+    /// 0.01, the default slope of ONNX's `LeakyRelu` and PyTorch's `nn.LeakyReLU`.
+    pub const DEFAULT: Slope = Slope(0.01);
+
+    /// The slope `alpha`, or [`CoreError::Parameter`](crate::CoreError::Parameter) unless it is
+    /// finite.
+    pub fn new(alpha: f64) -> Result<Self, crate::CoreError> {
+        if !alpha.is_finite() {
+            return Err(crate::CoreError::Parameter {
+                name: "leaky_relu slope alpha",
+                value: alpha,
+                expected: "a finite number",
+            });
+        }
+        // `alpha + 0.0` turns -0 into +0, so equal slopes have equal bits.
+        Ok(Slope(alpha + 0.0))
+    }
+
+    /// The slope alpha.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+// A slope is finite (checked by `Slope::new`, the only constructor), so equality is reflexive.
+impl Eq for Slope {}
+
+impl std::hash::Hash for Slope {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+
+impl TryFrom<f64> for Slope {
+    type Error = crate::CoreError;
+    fn try_from(alpha: f64) -> Result<Self, Self::Error> {
+        Slope::new(alpha)
+    }
+}
+
+impl From<Slope> for f64 {
+    fn from(s: Slope) -> f64 {
+        s.0
+    }
 }
 
 impl Activation for Builtin {
@@ -66,6 +122,13 @@ impl Activation for Builtin {
             Builtin::Relu => y.max(0.0),
             Builtin::Logistic => logistic(y),
             Builtin::Identity => y,
+            Builtin::LeakyRelu(a) => {
+                if y >= 0.0 {
+                    y
+                } else {
+                    a.0 * y
+                }
+            }
         }
     }
 
@@ -89,6 +152,13 @@ impl Activation for Builtin {
                 s * (1.0 - s)
             }
             Builtin::Identity => 1.0,
+            Builtin::LeakyRelu(a) => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    a.0
+                }
+            }
         }
     }
 
@@ -130,7 +200,7 @@ impl Activation for Builtin {
                 let t = tanh(y);
                 -2.0 * t * (1.0 - t) * (1.0 + t)
             }
-            Builtin::Relu | Builtin::Identity => 0.0,
+            Builtin::Relu | Builtin::Identity | Builtin::LeakyRelu(_) => 0.0,
             Builtin::Logistic => {
                 let s = logistic(y);
                 s * (1.0 - s) * (1.0 - 2.0 * s)
@@ -144,6 +214,8 @@ impl Activation for Builtin {
             Builtin::Relu => (0.0, f64::INFINITY),
             Builtin::Logistic => (0.0, 1.0),
             Builtin::Identity => (f64::NEG_INFINITY, f64::INFINITY),
+            Builtin::LeakyRelu(a) if a.0 == 0.0 => (0.0, f64::INFINITY),
+            Builtin::LeakyRelu(_) => (f64::NEG_INFINITY, f64::INFINITY),
         }
     }
 }
@@ -211,11 +283,13 @@ mod tests {
     use super::*;
     use approx::assert_relative_eq;
 
-    const ALL: [Builtin; 4] = [
+    const ALL: [Builtin; 6] = [
         Builtin::Tanh,
         Builtin::Relu,
         Builtin::Logistic,
         Builtin::Identity,
+        Builtin::LeakyRelu(Slope(0.1)),
+        Builtin::LeakyRelu(Slope(-0.5)),
     ];
 
     #[test]
@@ -227,7 +301,7 @@ mod tests {
                 let fd = (a.value(y + h) - a.value(y - h)) / (2.0 * h);
                 assert_relative_eq!(a.derivative(y), fd, epsilon = 1e-9);
                 let fd2 = (a.derivative(y + h) - a.derivative(y - h)) / (2.0 * h);
-                if a != Builtin::Relu || y.abs() > h {
+                if !matches!(a, Builtin::Relu | Builtin::LeakyRelu(_)) || y.abs() > h {
                     assert_relative_eq!(a.second_derivative(y).unwrap(), fd2, epsilon = 1e-9);
                 }
             }
@@ -321,5 +395,32 @@ mod tests {
         assert_eq!(s, "\"logistic\"");
         let back: Builtin = serde_json::from_str(&s).unwrap();
         assert_eq!(back, Builtin::Logistic);
+        let leaky = Builtin::LeakyRelu(Slope::new(0.2).unwrap());
+        let s = serde_json::to_string(&leaky).unwrap();
+        assert_eq!(s, "{\"leaky_relu\":0.2}");
+        assert_eq!(serde_json::from_str::<Builtin>(&s).unwrap(), leaky);
+        assert!(serde_json::from_str::<Builtin>("{\"leaky_relu\":1e999}").is_err());
+    }
+
+    #[test]
+    fn leaky_relu_values_and_slopes() {
+        let a = Builtin::LeakyRelu(Slope::new(0.01).unwrap());
+        assert_eq!(a.value(2.0), 2.0);
+        assert_eq!(a.value(-2.0), -0.02);
+        assert_eq!(a.derivative(3.0), 1.0);
+        assert_eq!(a.derivative(-3.0), 0.01);
+        assert_eq!(a.second_derivative(-3.0), Some(0.0));
+        // alpha = 0 is ReLU, alpha = 1 the identity.
+        let zero = Builtin::LeakyRelu(Slope::new(-0.0).unwrap());
+        assert_eq!(zero, Builtin::LeakyRelu(Slope::new(0.0).unwrap()));
+        assert_eq!(zero.range(), Builtin::Relu.range());
+        for &y in &[-1.5, -0.0, 0.0, 0.7] {
+            assert_eq!(zero.value(y), Builtin::Relu.value(y));
+            assert_eq!(zero.derivative(y), Builtin::Relu.derivative(y));
+        }
+        let one = Builtin::LeakyRelu(Slope::new(1.0).unwrap());
+        assert_eq!(one.value(-1.5), -1.5);
+        assert!(Slope::new(f64::NAN).is_err());
+        assert!(Slope::new(f64::INFINITY).is_err());
     }
 }

@@ -24,7 +24,7 @@ mod sparse;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 
-pub use activation::{tanh, Activation, Builtin};
+pub use activation::{tanh, Activation, Builtin, Slope};
 pub use bulk::{BulkSolution, BulkSolver, CurvatureModel, SampleReport, SolveStatus};
 pub use ensemble::StateSource;
 pub use error::CoreError;

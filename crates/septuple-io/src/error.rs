@@ -178,7 +178,7 @@ pub enum IoError {
         reason: String,
     },
     /// An activation name that is not one of the built-in activations.
-    #[error("unknown activation {name:?}; expected tanh, relu, sigmoid (or logistic) or identity (or linear), one for all layers or one per non-input layer separated by commas")]
+    #[error("unknown activation {name:?}; expected tanh, relu, sigmoid (or logistic), identity (or linear) or leaky_relu (or leaky_relu:ALPHA), one for all layers or one per non-input layer separated by commas")]
     UnknownActivation {
         /// The name given.
         name: String,
@@ -240,7 +240,7 @@ pub enum IoError {
         value: f64,
     },
     /// The file's format cannot be told from its extension or its first bytes.
-    #[error("{path}: unknown network format; expected .safetensors, .npz or .json (by extension or by content)")]
+    #[error("{path}: unknown network format; expected .safetensors, .npz, .json or .onnx (by extension or by content)")]
     UnknownFormat {
         /// The file.
         path: PathBuf,
@@ -257,6 +257,34 @@ pub enum IoError {
     /// The network itself is invalid (wrapped from septuple-core).
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// An ONNX file is not a protobuf `ModelProto`.
+    #[error("{what}: not a valid ONNX model ({reason}); expected a protobuf ModelProto as torch.onnx.export or onnx.save writes")]
+    OnnxDecode {
+        /// The file.
+        what: String,
+        /// The protobuf decoder's message.
+        reason: String,
+    },
+    /// An ONNX graph uses a node this crate does not import.
+    #[error("ONNX node {node:?} (#{index}) has op {op:?}, which is not supported; supported ops: {supported}")]
+    OnnxUnsupportedOp {
+        /// The node's name (empty if it has none).
+        node: String,
+        /// Its index in the graph's node list.
+        index: usize,
+        /// Its op type, with its domain if it is not the default one.
+        op: String,
+        /// The ops that are supported.
+        supported: &'static str,
+    },
+    /// An ONNX graph, node or tensor is not what a feedforward network needs.
+    #[error("ONNX {what}: {reason}")]
+    OnnxGraph {
+        /// The part of the model (a node with its name and op, a tensor, the graph inputs).
+        what: String,
+        /// What was wrong and what was expected.
+        reason: String,
+    },
 }
 
 impl IoError {

@@ -16,6 +16,7 @@ mod mnist;
 mod network;
 mod npy;
 mod npz_zip;
+mod onnx;
 mod safetensors;
 
 pub use error::IoError;
@@ -27,14 +28,15 @@ pub use mnist::{
     PAPER_TRAIN_SAMPLES,
 };
 pub use network::{
-    activation_name, infer_layered, layered_from_json, layered_from_npz, layered_from_safetensors,
-    layered_from_tensors, load_layered, load_layered_with, load_network, load_septuple,
-    load_septuple_with, network_from_bytes, npz_bytes, npz_bytes_with, parse_activation,
-    parse_activations, parse_layer_order, parse_npz, read_npz, safetensors_bytes,
+    activation_label, activation_name, infer_layered, layered_from_json, layered_from_npz,
+    layered_from_safetensors, layered_from_tensors, load_layered, load_layered_with, load_model,
+    load_network, load_septuple, load_septuple_with, network_from_bytes, npz_bytes, npz_bytes_with,
+    parse_activation, parse_activations, parse_layer_order, parse_npz, read_npz, safetensors_bytes,
     safetensors_bytes_with, save_json, save_npz, save_npz_with, save_safetensors,
     save_safetensors_with, septuple_from_json, Activations, KeyScheme, LayerOrder, LoadOptions,
-    LoadWarning, Loaded, SaveOptions, WeightFormat, META_ACTIVATIONS, META_LAYERS,
+    LoadWarning, Loaded, Model, SaveOptions, WeightFormat, META_ACTIVATIONS, META_LAYERS,
     NPZ_METADATA_ENTRY,
 };
 pub use npy::{parse_npy, write_npy, FloatType, SaveDtype};
+pub use onnx::{load_onnx, onnx_from_bytes, OnnxModel, OnnxOutput, SUPPORTED_OPS};
 pub use safetensors::{parse_safetensors, read_safetensors, write_safetensors, TensorFile};

@@ -6,13 +6,16 @@ use std::fmt;
 use std::path::Path;
 
 use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Ix1, Ix2};
-use septuple_core::{Activation, Builtin, CoreError, DenseBudget, Layered, Network, Septuple};
+use septuple_core::{
+    Activation, Builtin, CoreError, DenseBudget, Layered, Network, Septuple, Slope,
+};
 use serde::Serialize;
 
 use crate::error::IoError;
 use crate::fs::write_atomic;
 use crate::npy::{read_npy, write_npy_as, FloatType, SaveDtype};
 use crate::npz_zip::{read_entries, write_stored};
+use crate::onnx::{looks_like_onnx, onnx_from_bytes, OnnxModel};
 use crate::safetensors::{read_safetensors, write_safetensors_as, TensorFile};
 
 /// The metadata key holding a network's activations, comma-separated, one per non-input
@@ -47,26 +50,47 @@ pub enum Activations {
 }
 
 /// The activation a name stands for: `tanh`, `relu`, `sigmoid` or `logistic`, `identity` or
-/// `linear` (any case, surrounding spaces ignored).
+/// `linear`, `leaky_relu` (slope 0.01, ONNX's default) or `leaky_relu:ALPHA` (any case,
+/// surrounding spaces ignored).
 pub fn parse_activation(name: &str) -> Result<Builtin, IoError> {
-    match name.trim().to_ascii_lowercase().as_str() {
+    let unknown = || IoError::UnknownActivation {
+        name: name.to_string(),
+    };
+    let lower = name.trim().to_ascii_lowercase();
+    if let Some(alpha) = lower.strip_prefix("leaky_relu:") {
+        let alpha: f64 = alpha.trim().parse().map_err(|_| unknown())?;
+        return Slope::new(alpha)
+            .map(Builtin::LeakyRelu)
+            .map_err(|_| unknown());
+    }
+    match lower.as_str() {
         "tanh" => Ok(Builtin::Tanh),
         "relu" => Ok(Builtin::Relu),
         "sigmoid" | "logistic" => Ok(Builtin::Logistic),
         "identity" | "linear" => Ok(Builtin::Identity),
-        _ => Err(IoError::UnknownActivation {
-            name: name.to_string(),
-        }),
+        "leaky_relu" => Ok(Builtin::LeakyRelu(Slope::DEFAULT)),
+        _ => Err(unknown()),
     }
 }
 
-/// The name [`parse_activation`] reads back for an activation.
+/// The name of an activation's function (`leaky_relu` for every slope); [`activation_label`]
+/// is the text [`parse_activation`] reads back.
 pub fn activation_name(a: Builtin) -> &'static str {
     match a {
         Builtin::Tanh => "tanh",
         Builtin::Relu => "relu",
         Builtin::Logistic => "sigmoid",
         Builtin::Identity => "identity",
+        Builtin::LeakyRelu(_) => "leaky_relu",
+    }
+}
+
+/// The text [`parse_activation`] reads back for an activation: its [`activation_name`], with
+/// the slope for a LeakyRelu (`leaky_relu:0.01`, the shortest text that reads back exactly).
+pub fn activation_label(a: Builtin) -> String {
+    match a {
+        Builtin::LeakyRelu(s) => format!("leaky_relu:{:?}", s.get()),
+        _ => activation_name(a).to_string(),
     }
 }
 
@@ -86,7 +110,7 @@ pub fn parse_activations(text: &str) -> Result<Activations, IoError> {
 
 fn format_activations(acts: &[Builtin]) -> String {
     acts.iter()
-        .map(|&a| activation_name(a))
+        .map(|&a| activation_label(a))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -217,6 +241,9 @@ pub enum WeightFormat {
     Npz,
     /// The septuple's own JSON: a serialised [`Layered`] or [`Septuple`].
     Json,
+    /// An ONNX model (a protobuf `ModelProto`), imported as a sparse septuple by
+    /// [`load_model`] and [`load_onnx`](crate::load_onnx); not a layered network.
+    Onnx,
 }
 
 impl WeightFormat {
@@ -227,12 +254,14 @@ impl WeightFormat {
             "safetensors" => Some(WeightFormat::Safetensors),
             "npz" => Some(WeightFormat::Npz),
             "json" => Some(WeightFormat::Json),
+            "onnx" => Some(WeightFormat::Onnx),
             _ => None,
         }
     }
 
     /// The format told by a file's first bytes: a ZIP signature (npz), a plausible safetensors
-    /// header (a length that fits the file, then `{`), or JSON text starting with `{`.
+    /// header (a length that fits the file, then `{`), JSON text starting with `{`, or a
+    /// protobuf starting with a small `ir_version` (ONNX).
     pub fn sniff(bytes: &[u8]) -> Option<Self> {
         if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
             return Some(WeightFormat::Npz);
@@ -245,7 +274,10 @@ impl WeightFormat {
             }
         }
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        (first == Some(&b'{')).then_some(WeightFormat::Json)
+        if first == Some(&b'{') {
+            return Some(WeightFormat::Json);
+        }
+        looks_like_onnx(bytes).then_some(WeightFormat::Onnx)
     }
 }
 
@@ -675,7 +707,68 @@ pub fn network_from_bytes(
             network: layered_from_json(bytes, &opts.activations)?,
             warnings: Vec::new(),
         }),
+        WeightFormat::Onnx => Err(IoError::unsupported(
+            source,
+            "an ONNX model as a layered network (its graph may hold convolutions, pooling and residual connections); load it with load_model or load_onnx, which build a sparse septuple",
+        )),
     }
+}
+
+/// A network loaded from any format this crate reads: a weight file or JSON as a
+/// [`Layered`], an ONNX model as a [`SparseSeptuple`](septuple_core::SparseSeptuple).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Model {
+    /// A layered network (`.safetensors`, `.npz`, `.json`).
+    Layered(Layered<Builtin>),
+    /// An ONNX model's graph as a sparse septuple, with its tensor names and shapes.
+    Onnx(Box<OnnxModel>),
+}
+
+impl Model {
+    /// The network, for everything that works through the [`Network`] trait (spectra,
+    /// thermodynamics, forward passes).
+    pub fn as_network(&self) -> &(dyn Network<Act = Builtin> + '_) {
+        match self {
+            Model::Layered(l) => l,
+            Model::Onnx(m) => &m.network,
+        }
+    }
+
+    /// The layer sizes, inputs first, of a layered network; `None` for an ONNX graph.
+    pub fn layer_sizes(&self) -> Option<&[usize]> {
+        match self {
+            Model::Layered(l) => Some(l.layer_sizes()),
+            Model::Onnx(_) => None,
+        }
+    }
+}
+
+/// Load a network from `.safetensors`, `.npz`, JSON (as [`load_network`] does) or `.onnx`
+/// (as [`load_onnx`](crate::load_onnx) does, within `opts.dense_budget` of memory), the
+/// format chosen by the extension or else by the first bytes. `opts.activations` and
+/// `opts.layer_order` apply to layered formats; an ONNX model's activations are its own
+/// activation nodes.
+pub fn load_model(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Loaded<Model>, IoError> {
+    let path = path.as_ref();
+    let bytes = read(path)?;
+    let format = format_of(path, &bytes)?;
+    let source = path.display().to_string();
+    if format == WeightFormat::Onnx {
+        return Ok(Loaded {
+            network: Model::Onnx(Box::new(onnx_from_bytes(
+                &bytes,
+                &source,
+                opts.dense_budget,
+            )?)),
+            warnings: Vec::new(),
+        });
+    }
+    let loaded = network_from_bytes(&bytes, format, &source, opts)?;
+    Ok(Loaded {
+        network: Model::Layered(loaded.network),
+        warnings: loaded.warnings,
+    })
 }
 
 /// Load a layered network from `.safetensors`, `.npz` or JSON, the format chosen by the
@@ -710,9 +803,9 @@ pub fn load_layered_with(
     Ok(load_network(path, &opts)?.network)
 }
 
-/// Load a septuple from any format [`load_network`] reads; a serialised [`Septuple`] in JSON
-/// is kept as it is (it need not be layered), everything else is converted from its layered
-/// form, refused with [`CoreError::TooLarge`](septuple_core::CoreError::TooLarge) when its
+/// Load a septuple from any format [`load_model`] reads; a serialised [`Septuple`] in JSON
+/// is kept as it is (it need not be layered), an ONNX model is converted from its sparse
+/// form, everything else from its layered form, refused with [`CoreError::TooLarge`](septuple_core::CoreError::TooLarge) when its
 /// N x N weight matrix would exceed `opts.dense_budget`.
 pub fn load_septuple_with(
     path: impl AsRef<Path>,
@@ -721,6 +814,13 @@ pub fn load_septuple_with(
     let path = path.as_ref();
     let bytes = read(path)?;
     let format = format_of(path, &bytes)?;
+    if format == WeightFormat::Onnx {
+        let model = onnx_from_bytes(&bytes, &path.display().to_string(), opts.dense_budget)?;
+        return Ok(Loaded {
+            network: model.network.to_dense(opts.dense_budget)?,
+            warnings: Vec::new(),
+        });
+    }
     if format == WeightFormat::Json {
         if let JsonNetwork::Septuple(s) = parse_json(&bytes)? {
             return Ok(Loaded {
@@ -1141,7 +1241,21 @@ mod tests {
             parse_activations("logistic").unwrap(),
             Activations::All(Builtin::Logistic)
         );
-        for bad in ["", "tanh,", "gelu", "tanh;relu"] {
+        assert_eq!(
+            parse_activations("leaky_relu, Leaky_ReLU:0.2").unwrap(),
+            Activations::PerLayer(vec![
+                Builtin::LeakyRelu(Slope::DEFAULT),
+                Builtin::LeakyRelu(Slope::new(0.2).unwrap())
+            ])
+        );
+        for bad in [
+            "",
+            "tanh,",
+            "gelu",
+            "tanh;relu",
+            "leaky_relu:x",
+            "leaky_relu:inf",
+        ] {
             assert!(
                 matches!(
                     parse_activations(bad),
@@ -1155,8 +1269,10 @@ mod tests {
             Builtin::Relu,
             Builtin::Logistic,
             Builtin::Identity,
+            Builtin::LeakyRelu(Slope::new(0.1).unwrap()),
+            Builtin::LeakyRelu(Slope::new(-1e-300).unwrap()),
         ] {
-            assert_eq!(parse_activation(activation_name(a)).unwrap(), a);
+            assert_eq!(parse_activation(&activation_label(a)).unwrap(), a);
         }
     }
 
