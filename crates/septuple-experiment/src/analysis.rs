@@ -151,7 +151,7 @@ pub fn analyze(
         &AnalysisOptions::default(),
         &Faer::default(),
     )?;
-    let s = &a.summary;
+    let s = a.exact_summary()?;
     let gap = s.gap.map(|g| g.log_lambda);
     let beta_energy = if bulk_loss > 0.0 {
         beta_from_energy_self_consistent(&a.eigenvalues, bulk_loss, &EigenvalueSplit::default())?
