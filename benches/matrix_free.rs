@@ -7,6 +7,7 @@
 //!
 //! `cargo bench --bench matrix_free`
 
+#[allow(dead_code)] // PAPER_NETWORKS is not timed here
 mod common;
 
 use std::time::Instant;
