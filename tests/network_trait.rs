@@ -133,8 +133,14 @@ fn a_network_of_its_own_runs_through_spectrum_and_thermodynamics() {
     let close = |p: f64, q: f64| (p - q).abs() <= 1e-12 * q.abs().max(1.0);
     assert_eq!(a.eigenvalues.len(), 27);
     let (ca, cb) = (
-        a.summary.complexity(TopCount::Largest(20)).unwrap(),
-        b.summary.complexity(TopCount::Largest(20)).unwrap(),
+        a.exact_summary()
+            .unwrap()
+            .complexity(TopCount::Largest(20))
+            .unwrap(),
+        b.exact_summary()
+            .unwrap()
+            .complexity(TopCount::Largest(20))
+            .unwrap(),
     );
     assert!(close(ca, cb), "{ca} vs {cb}");
     let (ta, tb) = (a.thermo.unwrap(), b.thermo.unwrap());

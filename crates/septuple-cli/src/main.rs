@@ -71,9 +71,23 @@ struct AnalyzeArgs {
     /// The local-objective mass m of the thermodynamics (Eq. 3.3).
     #[arg(long, value_name = "M", requires = "beta", default_value_t = 0.0, value_parser = number, allow_negative_numbers = true)]
     m: f64,
-    /// How the eigenvalues are computed (auto, dense, structured).
+    /// How the eigenvalues are computed: auto, dense, structured or matrix-free (no spectrum:
+    /// the summary and thermodynamics estimated with standard errors).
     #[arg(long, value_name = "METHOD", default_value_t = Method::Auto)]
     method: Method,
+    /// matrix-free: the most probe vectors of the trace estimates [default: 64].
+    #[arg(long, value_name = "P", value_parser = at_least_two)]
+    probes: Option<usize>,
+    /// matrix-free: stop adding probes once each monitored trace has a standard error at most
+    /// this fraction of its value (0: use every probe) [default: 0.01].
+    #[arg(long, value_name = "E", value_parser = non_negative_number, allow_negative_numbers = true)]
+    tol: Option<f64>,
+    /// matrix-free: Lanczos steps per probe (quadrature nodes) [default: 60].
+    #[arg(long, value_name = "K", value_parser = positive_whole_number)]
+    lanczos_steps: Option<usize>,
+    /// matrix-free: the seed of the probe vectors [default: 0].
+    #[arg(long, value_name = "S", value_parser = whole_number_u64)]
+    seed: Option<u64>,
     /// Print the report as JSON (stable keys) instead of a table.
     #[arg(long)]
     json: bool,
@@ -150,6 +164,27 @@ fn whole_number_u64(s: &str) -> Result<u64, String> {
         .map_err(|_| "expected a whole number".to_string())
 }
 
+fn positive_whole_number(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number >= 1".to_string()),
+    }
+}
+
+fn at_least_two(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        _ => Err("expected a whole number >= 2 (a standard error needs two probes)".to_string()),
+    }
+}
+
+fn non_negative_number(s: &str) -> Result<f64, String> {
+    match number(s) {
+        Ok(x) if x >= 0.0 => Ok(x),
+        _ => Err("expected a finite number >= 0".to_string()),
+    }
+}
+
 fn number(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(x) if x.is_finite() => Ok(x),
@@ -214,6 +249,30 @@ fn analyze(a: AnalyzeArgs) -> Result {
     let inputs =
         SampleInputs::load_or_embedded(a.inputs.as_deref(), a.input_key.as_deref(), a.samples)?;
     let mut options = AnalysisOptions::default().with_method(a.method);
+    let mf = &mut options.matrix_free;
+    if let Some(p) = a.probes {
+        mf.max_probes = p;
+        mf.min_probes = mf.min_probes.min(p);
+        mf.batch = mf.batch.min(p);
+    }
+    if let Some(e) = a.tol {
+        mf.rel_tol = e;
+    }
+    if let Some(k) = a.lanczos_steps {
+        mf.max_steps = k;
+    }
+    if let Some(s) = a.seed {
+        mf.seed = s;
+    }
+    if a.method != Method::MatrixFree
+        && a.method != Method::Auto
+        && (a.probes.is_some() || a.tol.is_some() || a.lanczos_steps.is_some() || a.seed.is_some())
+    {
+        eprintln!(
+            "septuple: warning: --probes, --tol, --lanczos-steps and --seed apply to the matrix-free method only; --method {} ignores them",
+            a.method
+        );
+    }
     if let Some(beta) = a.beta {
         options = options.with_thermo(beta, a.m);
     }

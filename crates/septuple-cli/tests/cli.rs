@@ -65,7 +65,22 @@ fn usage_errors_exit_2_and_name_the_flag() {
     assert!(stderr(&o).contains("'--batch <B|full>'"));
     let o = septuple(&["analyze", "x.npz", "--method", "lanczos"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("expected one of: auto, dense, structured"));
+    assert!(stderr(&o).contains("expected one of: auto, dense, structured, matrix-free"));
+    for (flag, value, expected) in [
+        ("--probes", "1", "expected a whole number >= 2"),
+        ("--tol", "-0.1", "expected a finite number >= 0"),
+        ("--tol", "NaN", "expected a finite number >= 0"),
+        ("--seed", "x", "expected a whole number"),
+        ("--lanczos-steps", "0", "expected a whole number >= 1"),
+    ] {
+        let o = septuple(&["analyze", "x.npz", "--method", "matrix-free", flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}");
+        assert!(
+            stderr(&o).contains(flag) && stderr(&o).contains(expected),
+            "{flag} {value}: {}",
+            stderr(&o)
+        );
+    }
     let o = septuple(&["landscape", "--beta", "-1", "--gamma", "0.3", "--n", "10"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--beta"));
@@ -204,4 +219,93 @@ fn deep_vs_shallow_smoke_writes_its_metrics() {
     assert!(csv.lines().count() > 1);
     assert!(out.join("figures/fig1_landscape.svg").exists());
     assert!(stdout(&o).contains('|'), "the summary table goes to stdout");
+}
+
+fn fixture_inputs(name: &str) -> String {
+    let dir = scratch(name);
+    let inputs = dir.join("inputs.npy");
+    let x = ndarray::Array2::from_shape_fn((20, 5), |(i, j)| ((i * 5 + j) % 7) as f64 / 7.0);
+    std::fs::write(&inputs, septuple_io::write_npy(x.into_dyn().view())).unwrap();
+    inputs.display().to_string()
+}
+
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let o = septuple(args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+/// The fixture MLP (5-4-3-2, N = 14, Krylov bound 14 = N) matrix-free against dense. With
+/// the default 60 steps every probe exhausts its Krylov space, so each Gauss rule is exact
+/// and only Hutchinson's variance remains: 64 probes at --tol 0, studentised errors t with 63
+/// degrees of freedom, P(|t| > 4) ~ 2e-4 per quantity (and the seed is fixed).
+#[test]
+fn matrix_free_agrees_with_dense_on_the_fixture() {
+    let inputs = fixture_inputs("cli-mf");
+    let model = fixture("mlp_f64.npz");
+    let base = [
+        "analyze", &model, "--inputs", &inputs, "--beta", "0.5", "--json",
+    ];
+    let mut dense_args = base.to_vec();
+    dense_args.extend(["--method", "dense"]);
+    let dense = json_of(&dense_args);
+    let mut mf_args = base.to_vec();
+    mf_args.extend([
+        "--method",
+        "matrix-free",
+        "--probes",
+        "64",
+        "--tol",
+        "0",
+        "--seed",
+        "3",
+    ]);
+    let mf = json_of(&mf_args);
+    assert_eq!(mf["method"], "matrix_free");
+    assert!(mf.get("log_lambda").is_none());
+    assert_eq!(mf["matrix_free"]["probes"], 64);
+    assert_eq!(mf["matrix_free"]["seed"], 3);
+    for key in [
+        "mu2",
+        "mu3",
+        "skewness",
+        "log_det_i_plus_beta_g",
+        "laplacian_f",
+    ] {
+        let v = mf[key].as_f64().unwrap();
+        let se = mf[format!("{key}_stderr")]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}_stderr missing"));
+        let truth = dense[key].as_f64().unwrap();
+        assert!(
+            (v - truth).abs() <= 4.0 * se + 1e-10,
+            "{key}: {v} +- {se} vs dense {truth}"
+        );
+        assert!(dense.get(format!("{key}_stderr")).is_none());
+    }
+    assert!(mf["thermo_estimate"]["free_energy"]["stderr"].is_number());
+
+    let mut table_args = base[..4].to_vec();
+    table_args.extend(["--method", "matrix-free", "--probes", "8"]);
+    let o = septuple(&table_args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("mu_2") && l.contains(" ± ")),
+        "{text}"
+    );
+}
+
+#[test]
+fn auto_reports_its_choice() {
+    let inputs = fixture_inputs("cli-auto");
+    let model = fixture("mlp_f64.npz");
+    let doc = json_of(&["analyze", &model, "--inputs", &inputs, "--json"]);
+    let chosen = doc["method"].as_str().unwrap();
+    assert_eq!(doc["method_choice"]["method"], chosen);
+    assert!(doc["method_choice"]["dense"]["flops"].is_number());
+    let o = septuple(&["analyze", &model, "--inputs", &inputs, "--method", "auto"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("auto: estimated flops"));
 }

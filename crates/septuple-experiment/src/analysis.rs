@@ -281,7 +281,7 @@ pub fn analyze(
         &AnalysisOptions::default(),
         &Faer::default(),
     )?;
-    let s = &a.summary;
+    let s = a.exact_summary()?;
     let gap = s.gap.map(|g| g.log_lambda);
     let g = gap_quantities(&a.eigenvalues, s.gap, &s.dynamical)?;
     let mean_state_residual = fixed_point_residual(&sep, a.mean_state.view())?;

@@ -3,15 +3,20 @@
 
 use ndarray::{Array1, ArrayView2, Axis};
 use septuple_core::Network;
-use septuple_thermo::{ThermoPoint, ThermoSummary};
+use septuple_thermo::{Estimate, ThermoEstimate, ThermoPoint, ThermoSummary};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::SpectrumBackend;
 use crate::error::SpectralError;
-use crate::operator::{
-    eigen_components, g_operator_sample_averaged, spectrum, Method, SpectrumOptions,
+use crate::estimate::{EstimatedSummary, MatrixFreeInfo};
+use crate::matrix_free::{
+    extreme_singular_values, stochastic_lanczos_quadrature, MatrixFreeOptions,
 };
-use crate::summary::{SpectrumSummary, SummaryOptions};
+use crate::operator::{
+    choose_method, eigen_components, g_operator_sample_averaged, spectrum, Method, MethodChoice,
+    SpectrumOptions,
+};
+use crate::summary::{SpectrumSummary, SummaryOptions, TopCount};
 
 /// Where G is linearised.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +52,9 @@ pub struct AnalysisOptions {
     pub summary: SummaryOptions,
     /// Thermodynamics at one point, if asked for.
     pub thermo: Option<ThermoOptions>,
+    /// Probes, steps, tolerance and seed of [`Method::MatrixFree`] (checked by [`analyze`]).
+    #[serde(default)]
+    pub matrix_free: MatrixFreeOptions,
 }
 
 impl AnalysisOptions {
@@ -71,7 +79,9 @@ impl AnalysisOptions {
     }
 }
 
-/// The spectrum of a network's G and what is read from it.
+/// The spectrum of a network's G and what is read from it: exact (dense, structured) or
+/// estimated (matrix-free: no spectrum, `summary` and `thermo` absent, `estimate` and
+/// `thermo_estimate` present).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
     /// N.
@@ -80,16 +90,35 @@ pub struct Analysis {
     pub n_samples: usize,
     /// The method used (never `Auto`).
     pub method: Method,
-    /// The dimension of the problem that was solved.
+    /// What `Auto` compared, when it was asked for.
+    pub method_choice: Option<MethodChoice>,
+    /// The dimension of the problem that was solved (for matrix-free, the Krylov bound).
     pub solved_dimension: usize,
     /// The mean state `<x>` of Eq. (5.3) G was linearised at.
     pub mean_state: Array1<f64>,
-    /// All N eigenvalues lambda_i of G, ascending.
+    /// All N eigenvalues lambda_i of G, ascending (empty for matrix-free).
     pub eigenvalues: Vec<f64>,
-    /// The summary.
-    pub summary: SpectrumSummary,
-    /// The thermodynamics, if asked for.
+    /// The summary of the exact spectrum.
+    pub summary: Option<SpectrumSummary>,
+    /// The summary estimated matrix-free.
+    pub estimate: Option<EstimatedSummary>,
+    /// The thermodynamics of the exact spectrum, if asked for.
     pub thermo: Option<ThermoSummary>,
+    /// The thermodynamics estimated matrix-free (F, U, S, log det, Laplacian with standard
+    /// errors), if asked for.
+    pub thermo_estimate: Option<ThermoEstimate>,
+}
+
+impl Analysis {
+    /// The summary of the exact spectrum; an error naming the method for a matrix-free
+    /// analysis (which has [`Analysis::estimate`] instead).
+    pub fn exact_summary(&self) -> Result<&SpectrumSummary, SpectralError> {
+        self.summary.as_ref().ok_or(SpectralError::Parameter {
+            what: "method",
+            value: self.method.to_string(),
+            expected: "an exact method (dense or structured) for the full summary",
+        })
+    }
 }
 
 /// The spectrum of G (Eq. 5.6) of `net` linearised at the mean forward state of `inputs`
@@ -133,9 +162,36 @@ pub fn analyze_states<N: Network + ?Sized>(
     let mean = states
         .mean_axis(Axis(0))
         .ok_or(SpectralError::NonFinite { what: "mean state" })?;
+    let choice = match (options.linearisation, options.spectrum.method) {
+        (Linearisation::MeanState, Method::Auto) => Some(choose_method(
+            Method::Auto,
+            n,
+            net.inputs().len(),
+            net.n_connections(),
+            net.feedforward()?.depth,
+            options.spectrum.budget,
+            &options.matrix_free,
+        )),
+        _ => None,
+    };
+    let wanted = choice.map_or(options.spectrum.method, |c| c.method);
+    if wanted == Method::MatrixFree {
+        if options.linearisation == Linearisation::SampleAveraged {
+            return Err(SpectralError::Parameter {
+                what: "linearisation",
+                value: "sample_averaged".into(),
+                expected: "mean_state for the matrix-free method (it works on M = I - f'w)",
+            });
+        }
+        return matrix_free(net, states.nrows(), mean, choice, options);
+    }
+    let spectrum_options = SpectrumOptions {
+        method: wanted,
+        ..options.spectrum
+    };
     let (eigenvalues, method, solved_dimension) = match options.linearisation {
         Linearisation::MeanState => {
-            let s = spectrum(net, mean.view(), options.spectrum, backend)?;
+            let s = spectrum(net, mean.view(), spectrum_options, backend)?;
             (s.eigenvalues, s.method, s.solved_dimension)
         }
         Linearisation::SampleAveraged => {
@@ -162,11 +218,66 @@ pub fn analyze_states<N: Network + ?Sized>(
         n_neurons: n,
         n_samples: states.nrows(),
         method,
+        method_choice: choice,
         solved_dimension,
         mean_state: mean,
         eigenvalues,
-        summary,
+        summary: Some(summary),
+        estimate: None,
         thermo,
+        thermo_estimate: None,
+    })
+}
+
+/// The matrix-free analysis: SLQ for the traces (mu_2 monitored by the stopping rule, and
+/// with thermodynamics log det(I(1 - beta m) + beta G) and the Laplacian of Eq. 8.10), the
+/// extreme eigenvalues for C_n (Eq. 10.5), [`ThermoEstimate`] for F, U, S.
+fn matrix_free<N: Network + ?Sized>(
+    net: &N,
+    n_samples: usize,
+    mean: Array1<f64>,
+    choice: Option<MethodChoice>,
+    options: &AnalysisOptions,
+) -> Result<Analysis, SpectralError> {
+    let mf = &options.matrix_free;
+    mf.check()?;
+    let fp = net.derivatives_at(mean.view())?;
+    let mu2 = |l: f64| l.ln().powi(2);
+    let thermo_fs = options.thermo.map(|t| {
+        let (beta, m) = (t.at.beta, t.at.mass);
+        let c = 1.0 - beta * m;
+        (
+            move |l: f64| (c + beta * l).ln(),
+            move |l: f64| {
+                let d = c + beta * l;
+                -0.5 * beta / (d * d)
+            },
+        )
+    });
+    let mut monitor: Vec<&(dyn Fn(f64) -> f64 + Sync)> = vec![&mu2];
+    if let Some((log_det, lap)) = &thermo_fs {
+        monitor.push(log_det);
+        monitor.push(lap);
+    }
+    let slq = stochastic_lanczos_quadrature(net, fp.view(), mf, &monitor)?;
+    let extremes = extreme_singular_values(net, fp.view(), mf)?;
+    let estimate = EstimatedSummary::new(&slq, extremes, &options.summary, mf.seed);
+    let thermo_estimate = match options.thermo {
+        None => None,
+        Some(t) => Some(ThermoEstimate::new(&slq.quadrature, &t.at)?),
+    };
+    Ok(Analysis {
+        n_neurons: net.n_neurons(),
+        n_samples,
+        method: Method::MatrixFree,
+        method_choice: choice,
+        solved_dimension: slq.krylov_bound,
+        mean_state: mean,
+        eigenvalues: Vec::new(),
+        summary: None,
+        estimate: Some(estimate),
+        thermo: None,
+        thermo_estimate,
     })
 }
 
@@ -191,6 +302,10 @@ fn check_pairing(svd: &[f64], eig: &[f64]) -> Result<(), SpectralError> {
 
 /// The flat record of an [`Analysis`] that reports (and the `analyze` command's JSON) print:
 /// stable keys, one value each. C_20 and C_(N-20) of Eq. (10.5) are `c20` and `c_all_but_20`.
+/// A matrix-free analysis has no `log_lambda`, `gap` or exact `thermo`; each estimated value
+/// carries `<key>_stderr` (a standard error over probes), the complexities `<key>_error_bound`
+/// (from residual bounds), and `thermo_estimate` holds F, U, S with their standard errors.
+/// Exact analyses have none of these extra keys.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisReport {
     /// N.
@@ -199,71 +314,176 @@ pub struct AnalysisReport {
     pub n_samples: usize,
     /// The method used.
     pub method: Method,
+    /// What `Auto` compared (with `--method auto`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub method_choice: Option<MethodChoice>,
     /// sum log lambda (Eqs. 7.7-7.8).
     pub sum_log_lambda: f64,
-    /// The number of dynamical eigenvalues.
+    /// Its standard error (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sum_log_lambda_stderr: Option<f64>,
+    /// The number of dynamical eigenvalues (matrix-free: the estimate, rounded).
     pub n_dynamical: usize,
+    /// Its standard error (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub n_dynamical_stderr: Option<f64>,
     /// The tolerance that defines them.
     pub dynamical_tolerance: f64,
-    /// All log lambda, ascending.
-    pub log_lambda: Vec<f64>,
+    /// All log lambda, ascending (exact methods only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub log_lambda: Option<Vec<f64>>,
     /// mu_k = Tr (log G)^k, k = 1..4.
     pub traces: [f64; 4],
+    /// Their standard errors (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub traces_stderr: Option<[f64; 4]>,
     /// mu_2 (Eq. 9.5).
     pub mu2: f64,
+    /// Its standard error (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mu2_stderr: Option<f64>,
     /// mu_3 (Eq. 9.6).
     pub mu3: f64,
+    /// Its standard error (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mu3_stderr: Option<f64>,
     /// Mean of the dynamical log lambda.
     pub mean: f64,
+    /// Its standard error (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mean_stderr: Option<f64>,
     /// Variance of the dynamical log lambda.
     pub variance: f64,
+    /// Its standard error (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub variance_stderr: Option<f64>,
     /// Skewness of the dynamical log lambda.
     pub skewness: f64,
+    /// Its standard error (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub skewness_stderr: Option<f64>,
     /// C_20 (Eq. 10.5), if the summary computed it.
     pub c20: Option<f64>,
+    /// A bound on its error (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub c20_error_bound: Option<f64>,
     /// C_(N-20) (Eq. 10.5), if the summary computed it.
     pub c_all_but_20: Option<f64>,
-    /// The gap's position in log lambda.
+    /// A bound on its error (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub c_all_but_20_error_bound: Option<f64>,
+    /// The gap's position in log lambda (exact methods only).
     pub gap_log_lambda: Option<f64>,
     /// The gap.
     pub gap: Option<crate::summary::Gap>,
     /// sum_i log(1 - beta m + beta lambda_i): the determinant in log Z of Eqs. (5.9)/(5.14).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_det_i_plus_beta_g: Option<f64>,
+    /// Its standard error (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub log_det_i_plus_beta_g_stderr: Option<f64>,
     /// The Laplacian of F in the eigenvalues (Eq. 8.10).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub laplacian_f: Option<f64>,
-    /// The thermodynamics, with `--beta`.
+    /// Its standard error (matrix-free).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub laplacian_f_stderr: Option<f64>,
+    /// The thermodynamics of the exact spectrum, with `--beta`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thermo: Option<ThermoSummary>,
+    /// The thermodynamics estimated matrix-free, with `--beta`: log Z, F, U, S, log det and
+    /// the Laplacian, each `{value, stderr, samples}`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub thermo_estimate: Option<ThermoEstimate>,
+    /// Probes, steps and convergence of the matrix-free estimate.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub matrix_free: Option<MatrixFreeInfo>,
 }
 
 impl Analysis {
     /// The flat record with stable keys.
     pub fn report(&self) -> AnalysisReport {
-        let s = &self.summary;
-        AnalysisReport {
+        let mut r = AnalysisReport {
             n_neurons: self.n_neurons,
             n_samples: self.n_samples,
             method: self.method,
-            sum_log_lambda: s.sum_log_lambda,
-            n_dynamical: s.n_dynamical,
-            dynamical_tolerance: s.dynamical_tolerance,
-            log_lambda: s.log_lambda.clone(),
-            traces: s.traces,
-            mu2: s.mu2,
-            mu3: s.mu3,
-            mean: s.mean,
-            variance: s.variance,
-            skewness: s.skewness,
-            c20: s.complexity(crate::summary::TopCount::Largest(20)),
-            c_all_but_20: s.complexity(crate::summary::TopCount::AllBut(20)),
-            gap_log_lambda: s.gap.map(|g| g.log_lambda),
-            gap: s.gap,
+            method_choice: self.method_choice,
+            sum_log_lambda: 0.0,
+            sum_log_lambda_stderr: None,
+            n_dynamical: 0,
+            n_dynamical_stderr: None,
+            dynamical_tolerance: 0.0,
+            log_lambda: None,
+            traces: [0.0; 4],
+            traces_stderr: None,
+            mu2: 0.0,
+            mu2_stderr: None,
+            mu3: 0.0,
+            mu3_stderr: None,
+            mean: 0.0,
+            mean_stderr: None,
+            variance: 0.0,
+            variance_stderr: None,
+            skewness: 0.0,
+            skewness_stderr: None,
+            c20: None,
+            c20_error_bound: None,
+            c_all_but_20: None,
+            c_all_but_20_error_bound: None,
+            gap_log_lambda: None,
+            gap: None,
             log_det_i_plus_beta_g: self.thermo.as_ref().map(|t| t.log_det_i_plus_beta_g),
+            log_det_i_plus_beta_g_stderr: None,
             laplacian_f: self.thermo.as_ref().map(|t| t.laplacian_f),
+            laplacian_f_stderr: None,
             thermo: self.thermo,
+            thermo_estimate: self.thermo_estimate,
+            matrix_free: None,
+        };
+        if let Some(s) = &self.summary {
+            r.sum_log_lambda = s.sum_log_lambda;
+            r.n_dynamical = s.n_dynamical;
+            r.dynamical_tolerance = s.dynamical_tolerance;
+            r.log_lambda = Some(s.log_lambda.clone());
+            r.traces = s.traces;
+            r.mu2 = s.mu2;
+            r.mu3 = s.mu3;
+            r.mean = s.mean;
+            r.variance = s.variance;
+            r.skewness = s.skewness;
+            r.c20 = s.complexity(TopCount::Largest(20));
+            r.c_all_but_20 = s.complexity(TopCount::AllBut(20));
+            r.gap_log_lambda = s.gap.map(|g| g.log_lambda);
+            r.gap = s.gap;
         }
+        if let Some(e) = &self.estimate {
+            let v = |x: Estimate| (x.value, Some(x.stderr));
+            (r.sum_log_lambda, r.sum_log_lambda_stderr) = v(e.sum_log_lambda);
+            r.n_dynamical = e.n_dynamical.value.round().max(0.0) as usize;
+            r.n_dynamical_stderr = Some(e.n_dynamical.stderr);
+            r.dynamical_tolerance = e.dynamical_tolerance;
+            r.traces = e.traces.map(|t| t.value);
+            r.traces_stderr = Some(e.traces.map(|t| t.stderr));
+            (r.mu2, r.mu2_stderr) = v(e.mu2());
+            (r.mu3, r.mu3_stderr) = v(e.mu3());
+            (r.mean, r.mean_stderr) = v(e.mean);
+            (r.variance, r.variance_stderr) = v(e.variance);
+            (r.skewness, r.skewness_stderr) = v(e.skewness);
+            let c20 = e.complexity(TopCount::Largest(20));
+            r.c20 = c20.map(|c| c.value);
+            r.c20_error_bound = c20.map(|c| c.error_bound);
+            let call = e.complexity(TopCount::AllBut(20));
+            r.c_all_but_20 = call.map(|c| c.value);
+            r.c_all_but_20_error_bound = call.map(|c| c.error_bound);
+            r.matrix_free = Some(e.info);
+        }
+        if let Some(t) = &self.thermo_estimate {
+            r.log_det_i_plus_beta_g = Some(t.log_det_i_plus_beta_g.value);
+            r.log_det_i_plus_beta_g_stderr = Some(t.log_det_i_plus_beta_g.stderr);
+            r.laplacian_f = Some(t.laplacian_f.value);
+            r.laplacian_f_stderr = Some(t.laplacian_f.stderr);
+        }
+        r
     }
 }
 

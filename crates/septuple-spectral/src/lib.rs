@@ -10,6 +10,7 @@
 mod analyze;
 mod backend;
 mod error;
+mod estimate;
 mod matrix_free;
 mod method_name;
 mod operator;
@@ -24,14 +25,16 @@ pub use analyze::{
 pub use backend::Lapack;
 pub use backend::{Faer, SpectrumBackend};
 pub use error::SpectralError;
+pub use estimate::{BoundedComplexity, EstimatedSummary, MatrixFreeInfo};
 pub use matrix_free::{
-    extreme_singular_values, krylov_bound, stochastic_lanczos_quadrature, ExtremeSpectrum,
-    MatrixFreeOptions, RitzValue, Slq,
+    extreme_singular_values, krylov_bound, stochastic_lanczos_quadrature, unit_subspace,
+    ExtremeSpectrum, MatrixFreeOptions, RitzValue, Slq,
 };
 pub use method_name::ParseMethodError;
 pub use operator::{
-    eigen_components, g_operator, g_operator_sample_averaged, jacobian, spectrum,
-    spectrum_of_jacobian, Method, Spectrum, SpectrumOptions,
+    choose_method, eigen_components, g_operator, g_operator_sample_averaged, jacobian, spectrum,
+    spectrum_of_jacobian, Cost, Method, MethodChoice, Spectrum, SpectrumOptions,
+    MATRIX_FREE_ADVANTAGE,
 };
 pub use summary::{
     complexity_n, gap, gap_two_means, histogram, log_spectrum, moments, traces, Complexity, Gap,

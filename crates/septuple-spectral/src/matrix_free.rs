@@ -10,19 +10,21 @@
 //! (Lanczos on G) are only accurate to eps * lambda_max, relative eps * cond(M)^2 for the
 //! smallest lambda: the log lambda of Figs. 4-5 reach below -10.
 //!
-//! faer 0.24's operator module (`faer::operator`, a `LinOp` trait and Krylov-Schur partial
-//! eigen/SVD solvers) is not used: its partial SVD targets the largest singular triplets and
-//! exposes neither the smallest ones with their residuals nor the bidiagonal's first-row
-//! weights that the quadrature needs, and its `LinOp` works on faer matrices with a scratch
-//! stack protocol, where the network trait works on ndarray blocks. faer does the small dense
-//! SVDs of B.
+//! The extreme singular values use a thick restart (a basis of fixed size, compressed to the
+//! best Ritz vectors when full) with blocked reorthogonalisation, and get the smallest from
+//! M^-1 = sum_(j < L) (f'w)^j (f'w is nilpotent), where they are the largest. faer 0.24's
+//! operator module (`faer::operator`, a `LinOp` trait and Krylov-Schur partial eigen/SVD
+//! solvers) is not used: its partial SVD exposes neither the residual bounds per Ritz value
+//! nor the bidiagonal's first-row weights that the quadrature needs, and its `LinOp` works on
+//! faer matrices with a scratch stack protocol, where the network trait works on ndarray
+//! blocks. faer does the small dense SVDs.
 //!
 //! The rank bound: the rows of f'w vanish at the n_in inputs, so G - I has rank <= 2r
 //! (r = N - n_in non-input neurons) and the Krylov space of any start vector has dimension
 //! <= 2r + 1. Bidiagonalisation stops there (or earlier at a breakdown), and then the Gauss
 //! quadrature of that probe is exact for every f and the Ritz values are eigenvalues of G.
 
-use ndarray::{Array1, Array2, ArrayView1, Axis};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis, ShapeBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -59,15 +61,30 @@ pub struct MatrixFreeOptions {
     pub seed: u64,
     /// How many of the largest and of the smallest singular values of M to compute.
     pub n_extreme: usize,
-    /// The most Golub-Kahan steps for the extreme singular values (capped at min(2r + 1, N)).
+    /// The most Golub-Kahan steps for each end of the extreme singular values, over all
+    /// restarts.
     pub extreme_max_steps: usize,
+    /// The most basis vectors the extreme singular values keep before a thick restart (at
+    /// least 2 `n_extreme` + 10 are used; capped at min(2r + 1, N), where the Krylov space is
+    /// exhausted without restarting).
+    pub extreme_basis: usize,
     /// Converged when each of the wanted Ritz values has residual <= this times sigma_max.
     pub extreme_tol: f64,
+    /// Whether stochastic Lanczos quadrature removes the unit eigenspace S^perp from each probe
+    /// (see [`unit_subspace`]) and adds its weight at lambda = 1 exactly: no bias from the
+    /// N - k unit eigenvalues (which Gauss nodes never hit exactly) and less variance. Needs
+    /// the N x n_in block f'w E_I within the default [`DenseBudget`](septuple_core::DenseBudget);
+    /// skipped beyond it.
+    pub deflate: bool,
+    /// Whether [`extreme_singular_values`] also computes the `n_extreme` smallest (through
+    /// M^-1; C_(N-20) of Eq. 10.5 needs them, C_20 only the largest).
+    pub smallest: bool,
 }
 
 impl Default for MatrixFreeOptions {
     /// 8 to 64 probes in batches of 8, 60 steps, relative tolerance 1e-2, seed 0; 20 extreme
-    /// values each side (C_20 of Fig. 6) within 600 steps to residual 1e-10 sigma_max.
+    /// values each side (C_20 and C_(N-20) of Fig. 6) within 3000 steps per end, in a basis of
+    /// 60 vectors, to residual 1e-10 sigma_max.
     fn default() -> Self {
         MatrixFreeOptions {
             max_probes: 64,
@@ -77,8 +94,11 @@ impl Default for MatrixFreeOptions {
             rel_tol: 1e-2,
             seed: 0,
             n_extreme: 20,
-            extreme_max_steps: 600,
+            extreme_max_steps: 3000,
+            extreme_basis: 60,
             extreme_tol: 1e-10,
+            smallest: true,
+            deflate: true,
         }
     }
 }
@@ -107,6 +127,7 @@ impl MatrixFreeOptions {
             1,
             "at least 1 step",
         )?;
+        count("extreme_basis", self.extreme_basis, 1, "at least 1 vector")?;
         for (what, v) in [("rel_tol", self.rel_tol), ("extreme_tol", self.extreme_tol)] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(SpectralError::Parameter {
@@ -303,11 +324,12 @@ pub struct ExtremeSpectrum {
     pub largest: Vec<RitzValue>,
     /// The smallest, ascending (at most k).
     pub smallest: Vec<RitzValue>,
-    /// Golub-Kahan steps taken.
+    /// Golub-Kahan steps taken (products with M or M^-1 and their transposes), both ends.
     pub steps: usize,
     /// Whether every one of `largest` met the tolerance (or the Krylov space was exhausted).
     pub largest_converged: bool,
-    /// Whether every one of `smallest` met the tolerance (or the Krylov space was exhausted).
+    /// Whether every one of `smallest` met the tolerance (or the Krylov space was exhausted;
+    /// true when they were not asked for).
     /// The smallest converge much more slowly than the largest (they sit in the clustered end
     /// of the singular values of M).
     pub smallest_converged: bool,
@@ -317,10 +339,23 @@ pub struct ExtremeSpectrum {
 }
 
 /// The k = `options.n_extreme` largest and smallest eigenvalues lambda = sigma^2 of G
-/// (Eq. 5.6) at f' = `fp` (Eq. 5.4) by Golub-Kahan-Lanczos bidiagonalisation of M from a seeded
-/// Rademacher start vector, with residual bounds. Steps grow (by half, at least 20) until all
-/// 2k residuals are <= `extreme_tol` * sigma_max, the Krylov space is exhausted or
-/// `extreme_max_steps` is reached.
+/// (Eq. 5.6) at f' = `fp` (Eq. 5.4), with residual bounds, by thick-restart Golub-Kahan-Lanczos
+/// bidiagonalisation from a seeded Rademacher start vector.
+///
+/// The largest are the largest singular values of M. The smallest are 1 / the largest
+/// singular values of M^-1, which costs no factorisation: f'w is nilpotent (w^L = 0 for a
+/// network of L layers, Eq. 2.1), so M^-1 = sum_(j < L) (f'w)^j, applied by Horner's rule in
+/// L - 1 products with w (the forward substitution of Eq. 2.9 linearised). Both ends thereby
+/// converge as fast as the largest singular values do, where Krylov methods on M itself
+/// converge slowly at the clustered small end.
+///
+/// Each run keeps a basis of at most `extreme_basis` (at least 2k + 10) vectors; when it is
+/// full and the k wanted Ritz values do not all have residual <= `extreme_tol` times the
+/// largest, it restarts from the best `(basis + k) / 2` Ritz vectors and the residual
+/// vector (the thick restart of Wu and Simon in Baglama and Reichel's bidiagonal form),
+/// until `extreme_max_steps` products in total, the Krylov space is exhausted, or
+/// convergence. Orthogonalisation is blocked: two passes of classical Gram-Schmidt against
+/// the whole basis as matrix products.
 ///
 /// A residual bound guarantees an eigenvalue near each Ritz value, not that none was skipped:
 /// an eigenvalue whose eigenvector is missing from the start vector, or a second copy of a
@@ -332,53 +367,298 @@ pub fn extreme_singular_values<N: Network + ?Sized>(
 ) -> Result<ExtremeSpectrum, SpectralError> {
     options.check()?;
     let n = net.n_neurons();
+    if fp.len() != n {
+        return Err(SpectralError::Shape {
+            what: "f'",
+            got: vec![fp.len()],
+            expected: vec![n],
+        });
+    }
+    let depth = net.feedforward()?.depth;
     let bound = krylov_bound(n, net.inputs().len());
-    let cap = options.extreme_max_steps.min(bound);
-    let k = options.n_extreme;
-    let start = rademacher(n, options.seed, u64::MAX).insert_axis(Axis(1));
-    let mut steps = (2 * k + 20).min(cap);
+    let start = rademacher(n, options.seed, u64::MAX);
+    let k = options.n_extreme.min(bound);
+    let top = thick_restart(&ForwardOp { net, fp }, start.view(), k, bound, options)?;
+    let bottom = if options.smallest {
+        let inverse = InverseOp { net, fp, depth };
+        thick_restart(&inverse, start.view(), k, bound, options)?
+    } else {
+        TopSingular {
+            sigma: Vec::new(),
+            residual: Vec::new(),
+            steps: 0,
+            converged: true,
+            exhausted: true,
+        }
+    };
+    let sqrt2 = std::f64::consts::SQRT_2;
+    let ritz = |sigma: f64, b: f64| RitzValue {
+        lambda: sigma * sigma,
+        sigma,
+        sigma_bound: b,
+        lambda_bound: (2.0 * sigma + b) * b,
+    };
+    let largest = top
+        .sigma
+        .iter()
+        .zip(&top.residual)
+        .map(|(&s, &res)| ritz(s, res / sqrt2))
+        .collect();
+    // tau = 1 / sigma with |tau - tau'| <= b for some singular value tau' of M^-1: sigma' =
+    // 1 / tau' lies in [1 / (tau + b), 1 / (tau - b)], within b / (tau (tau - b)) of sigma.
+    let smallest = bottom
+        .sigma
+        .iter()
+        .zip(&bottom.residual)
+        .map(|(&tau, &res)| {
+            let b = res / sqrt2;
+            let sb = if tau > b {
+                b / (tau * (tau - b))
+            } else {
+                f64::INFINITY
+            };
+            ritz(1.0 / tau, sb)
+        })
+        .collect();
+    Ok(ExtremeSpectrum {
+        largest,
+        smallest,
+        steps: top.steps + bottom.steps,
+        largest_converged: top.converged,
+        smallest_converged: bottom.converged,
+        exhausted: top.exhausted && (bottom.exhausted || !options.smallest),
+    })
+}
+
+/// A linear operator on R^N given by its products with blocks of vectors (N x b).
+trait BlockOp {
+    fn apply(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError>;
+    fn apply_t(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError>;
+}
+
+/// M = I - f'w (Eq. 5.6).
+struct ForwardOp<'a, N: ?Sized> {
+    net: &'a N,
+    fp: ArrayView1<'a, f64>,
+}
+
+impl<N: Network + ?Sized> BlockOp for ForwardOp<'_, N> {
+    fn apply(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError> {
+        Ok(self.net.apply_m(self.fp, v)?)
+    }
+    fn apply_t(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError> {
+        Ok(self.net.apply_mt(self.fp, v)?)
+    }
+}
+
+/// M^-1 = sum_(j < L) (f'w)^j: f'w is nilpotent of index <= L, the network's number of layers.
+struct InverseOp<'a, N: ?Sized> {
+    net: &'a N,
+    fp: ArrayView1<'a, f64>,
+    depth: usize,
+}
+
+impl<N: Network + ?Sized> BlockOp for InverseOp<'_, N> {
+    /// Horner: x <- v + f' (w x), L - 1 times.
+    fn apply(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError> {
+        let mut x = v.to_owned();
+        for _ in 1..self.depth {
+            let mut wx = self.net.weights_times(x.view())?;
+            for (mut row, &f) in wx.rows_mut().into_iter().zip(self.fp) {
+                row *= f;
+            }
+            wx += &v;
+            x = wx;
+        }
+        Ok(x)
+    }
+    /// M^-T = sum_j (w^T f')^j: x <- v + w^T (f' x), L - 1 times.
+    fn apply_t(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError> {
+        let mut x = v.to_owned();
+        for _ in 1..self.depth {
+            for (mut row, &f) in x.rows_mut().into_iter().zip(self.fp) {
+                row *= f;
+            }
+            let mut wx = self.net.weights_t_times(x.view())?;
+            wx += &v;
+            x = wx;
+        }
+        Ok(x)
+    }
+}
+
+/// The k largest singular values of an operator with their residuals beta_m |p_(m,j)|.
+struct TopSingular {
+    sigma: Vec<f64>,
+    residual: Vec<f64>,
+    steps: usize,
+    converged: bool,
+    exhausted: bool,
+}
+
+/// Two passes of classical Gram-Schmidt of the column `x` (N x 1) against the columns of
+/// `basis` (N x j, orthonormal), as two matrix products per pass.
+fn reorthogonalise_block(x: &mut Array2<f64>, basis: ArrayView2<'_, f64>) {
+    if basis.ncols() == 0 {
+        return;
+    }
+    for _ in 0..2 {
+        let h = basis.t().dot(&*x);
+        *x -= &basis.dot(&h);
+    }
+}
+
+fn column_norm(x: &Array2<f64>) -> f64 {
+    x.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// Thick-restart Golub-Kahan-Lanczos for the k largest singular triplets of `op` from
+/// `start`. Invariants after each step j: A V_j = U_j B_j and
+/// A^T U_j = V_j B_j^T + r e_j^T with V, U orthonormal (columns of N x m matrices in
+/// column-major order) and B upper triangular: diagonal Sigma and a spike column after a
+/// restart, bidiagonal after it.
+fn thick_restart(
+    op: &dyn BlockOp,
+    start: ArrayView1<'_, f64>,
+    k: usize,
+    bound: usize,
+    options: &MatrixFreeOptions,
+) -> Result<TopSingular, SpectralError> {
+    let n = start.len();
+    let m = options.extreme_basis.max(2 * k + 10).min(bound).max(1);
+    let keep = ((m + k) / 2).max(k).min(m.saturating_sub(1));
+    let budget = options.extreme_max_steps;
+    let mut v = Array2::<f64>::zeros((n, m + 1).f());
+    let mut u = Array2::<f64>::zeros((n, m).f());
+    let mut b = Array2::<f64>::zeros((m, m));
+    let norm = start.dot(&start).sqrt();
+    if !(norm > 0.0 && norm.is_finite()) {
+        return Err(SpectralError::Parameter {
+            what: "start vector norm",
+            value: norm.to_string(),
+            expected: "a non-zero finite start vector",
+        });
+    }
+    v.column_mut(0).assign(&(&start / norm));
+    // Kept Ritz vectors and the coupling rho of the next v to them.
+    let mut kept = 0usize;
+    let mut rho: Vec<f64> = Vec::new();
+    let mut steps = 0usize;
+    let mut scale = 0.0f64;
     loop {
-        // Restarting from scratch keeps the result a function of (seed, steps) alone; the
-        // cost is at most 3x that of the final run (steps grow geometrically).
-        let bd = golub_kahan(net, fp, start.clone(), steps, bound)?
-            .pop()
-            .ok_or(SpectralError::Backend {
-                reason: "Golub-Kahan returned no bidiagonal".into(),
-            })?;
-        let m = bd.alpha.len();
-        let (sigma, last_u, _) = bidiagonal_svd(&bd)?;
-        let beta_m = bd.beta.last().copied().unwrap_or(0.0);
-        let ritz: Vec<RitzValue> = sigma
-            .iter()
-            .zip(&last_u)
-            .map(|(&s, &p)| {
-                let b = beta_m * p.abs() / std::f64::consts::SQRT_2;
-                RitzValue {
-                    lambda: s * s,
-                    sigma: s,
-                    sigma_bound: b,
-                    lambda_bound: (2.0 * s + b) * b,
+        let mut size = m;
+        let mut exhausted = false;
+        let mut beta_m = 0.0;
+        for j in kept..m {
+            // alpha_j u_j = A v_j - (beta_(j-1) u_(j-1) | U_kept rho).
+            let mut p = op.apply(v.slice(s![.., j..j + 1]))?;
+            steps += 1;
+            if j == kept && kept > 0 {
+                let r = Array2::from_shape_vec((kept, 1), rho.clone()).map_err(backend)?;
+                p -= &u.slice(s![.., ..kept]).dot(&r);
+                for (i, &ri) in rho.iter().enumerate() {
+                    b[[i, j]] = ri;
                 }
-            })
-            .collect();
-        let kk = k.min(m);
-        let largest: Vec<RitzValue> = ritz[..kk].to_vec();
-        let smallest: Vec<RitzValue> = ritz[m - kk..].iter().rev().copied().collect();
-        let smax = sigma.first().copied().unwrap_or(0.0);
-        let tol = options.extreme_tol * smax;
-        let largest_converged = bd.exhausted || largest.iter().all(|r| r.sigma_bound <= tol);
-        let smallest_converged = bd.exhausted || smallest.iter().all(|r| r.sigma_bound <= tol);
-        if (largest_converged && smallest_converged) || steps >= cap {
-            return Ok(ExtremeSpectrum {
-                largest,
-                smallest,
-                steps: m,
-                largest_converged,
-                smallest_converged,
-                exhausted: bd.exhausted,
+            } else if j > 0 {
+                let bj = b[[j - 1, j]];
+                p.column_mut(0).scaled_add(-bj, &u.column(j - 1));
+            }
+            reorthogonalise_block(&mut p, u.slice(s![.., ..j]));
+            let a = column_norm(&p);
+            if !(a > BREAKDOWN * scale.max(f64::MIN_POSITIVE)) || !a.is_finite() {
+                size = j;
+                exhausted = true;
+                break;
+            }
+            scale = scale.max(a);
+            b[[j, j]] = a;
+            u.column_mut(j).assign(&(p.column(0).to_owned() / a));
+            // beta_j v_(j+1) = A^T u_j - alpha_j v_j.
+            let mut q = op.apply_t(u.slice(s![.., j..j + 1]))?;
+            q.column_mut(0).scaled_add(-a, &v.column(j));
+            reorthogonalise_block(&mut q, v.slice(s![.., ..j + 1]));
+            let bn = column_norm(&q);
+            if j + 1 >= bound || !(bn > BREAKDOWN * scale) {
+                size = j + 1;
+                exhausted = true;
+                break;
+            }
+            scale = scale.max(bn);
+            v.column_mut(j + 1).assign(&(q.column(0).to_owned() / bn));
+            if j + 1 < m {
+                b[[j, j + 1]] = bn;
+            } else {
+                beta_m = bn;
+            }
+            if steps >= budget {
+                size = j + 1;
+                break;
+            }
+        }
+        if size == 0 {
+            return Ok(TopSingular {
+                sigma: Vec::new(),
+                residual: Vec::new(),
+                steps,
+                converged: true,
+                exhausted: true,
             });
         }
-        steps = (steps + (steps / 2).max(20)).min(cap);
+        // The residual coupling of a run cut short by the budget is the last beta computed.
+        // (It was stored as the superdiagonal entry b[size - 1, size], outside B_size.)
+        if size < m && !exhausted {
+            beta_m = b[[size - 1, size]];
+        }
+        let bs = b.slice(s![..size, ..size]);
+        let mat = faer::Mat::<f64>::from_fn(size, size, |i, j| bs[[i, j]]);
+        let svd = mat.svd().map_err(|e| SpectralError::Backend {
+            reason: format!("SVD of the {size} x {size} projected matrix did not converge: {e:?}"),
+        })?;
+        let (pu, sv, qv) = (svd.U(), svd.S(), svd.V());
+        let mut idx: Vec<usize> = (0..size).collect();
+        idx.sort_by(|&x, &y| sv[y].total_cmp(&sv[x]));
+        let coupling = if exhausted { 0.0 } else { beta_m };
+        let sigma: Vec<f64> = idx.iter().map(|&i| sv[i]).collect();
+        let residual: Vec<f64> = idx
+            .iter()
+            .map(|&i| coupling * pu[(size - 1, i)].abs())
+            .collect();
+        let kk = k.min(size);
+        let smax = sigma.first().copied().unwrap_or(0.0);
+        let converged = exhausted
+            || residual[..kk]
+                .iter()
+                .all(|&r| r <= options.extreme_tol * smax);
+        if converged || steps >= budget || keep == 0 {
+            return Ok(TopSingular {
+                sigma: sigma[..kk].to_vec(),
+                residual: residual[..kk].to_vec(),
+                steps,
+                converged,
+                exhausted,
+            });
+        }
+        // Restart: V <- [V_m Q_keep, v_(m+1)], U <- U_m P_keep, B <- diag(Sigma_keep).
+        let q_keep = Array2::from_shape_fn((size, keep), |(i, c)| qv[(i, idx[c])]);
+        let p_keep = Array2::from_shape_fn((size, keep), |(i, c)| pu[(i, idx[c])]);
+        let new_v = v.slice(s![.., ..size]).dot(&q_keep);
+        let new_u = u.slice(s![.., ..size]).dot(&p_keep);
+        let next = v.column(size).to_owned();
+        v.slice_mut(s![.., ..keep]).assign(&new_v);
+        v.column_mut(keep).assign(&next);
+        u.slice_mut(s![.., ..keep]).assign(&new_u);
+        b.fill(0.0);
+        for c in 0..keep {
+            b[[c, c]] = sigma[c];
+        }
+        rho = (0..keep).map(|c| beta_m * pu[(size - 1, idx[c])]).collect();
+        kept = keep;
+    }
+}
+
+fn backend<E: std::fmt::Debug>(e: E) -> SpectralError {
+    SpectralError::Backend {
+        reason: format!("{e:?}"),
     }
 }
 
@@ -397,6 +677,53 @@ pub struct Slq {
     pub exact_probes: usize,
     /// The Krylov dimension bound min(2r + 1, N).
     pub krylov_bound: usize,
+    /// The dimension of the unit eigenspace removed from the probes (None: not deflated).
+    pub deflated: Option<usize>,
+}
+
+/// An orthonormal basis (n_in x d, input coordinates) of S^perp, the subspace on which M and
+/// M^T act as the identity (docs/theory.md, "The 2r + 1 rank bound"): the null space of the
+/// input columns A_(.,I) = f' w E_I of A = f'w (Eq. 5.4). Every vector of it is an
+/// eigenvector of G (Eq. 5.6) with eigenvalue exactly 1; d = n_in - rank(A_(.,I)), and
+/// k = N - d bounds the number of dynamical eigenvalues. Numerical rank: singular values
+/// above max(n_in, rows) eps sigma_max. Errors if the N x n_in block exceeds `budget`.
+pub fn unit_subspace<N: Network + ?Sized>(
+    net: &N,
+    fp: ArrayView1<'_, f64>,
+    budget: septuple_core::DenseBudget,
+) -> Result<Array2<f64>, SpectralError> {
+    let n = net.n_neurons();
+    let inputs = net.inputs();
+    let n_in = inputs.len();
+    budget.check("f'w on the input columns", n, n_in)?;
+    let mut e = Array2::<f64>::zeros((n, n_in));
+    for (c, &i) in inputs.iter().enumerate() {
+        e[[i, c]] = 1.0;
+    }
+    let mut b = net.weights_times(e.view())?;
+    for (mut row, &f) in b.rows_mut().into_iter().zip(fp) {
+        row *= f;
+    }
+    let rows: Vec<usize> = (0..n)
+        .filter(|&i| b.row(i).iter().any(|&v| v.abs() > 0.0))
+        .collect();
+    let m = rows.len();
+    if m == 0 {
+        return Ok(Array2::eye(n_in));
+    }
+    // B_nz^T (n_in x m): its left singular vectors beyond the rank span the null space of B.
+    let bt = faer::Mat::<f64>::from_fn(n_in, m, |i, j| b[[rows[j], i]]);
+    let svd = bt.svd().map_err(|e| SpectralError::Backend {
+        reason: format!("SVD of the {n_in} x {m} input columns of f'w did not converge: {e:?}"),
+    })?;
+    let (u, sv) = (svd.U(), svd.S());
+    let k = n_in.min(m);
+    let smax = (0..k).map(|j| sv[j]).fold(0.0f64, f64::max);
+    let tol = n_in.max(m) as f64 * f64::EPSILON * smax;
+    let rank = (0..k).filter(|&j| sv[j] > tol).count();
+    Ok(Array2::from_shape_fn((n_in, n_in - rank), |(i, c)| {
+        u[(i, rank + c)]
+    }))
 }
 
 /// Stochastic Lanczos quadrature for traces tr f(G) of G (Eq. 5.6) at f' = `fp` (Eq. 5.4):
@@ -425,6 +752,13 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
     let n = net.n_neurons();
     let bound = krylov_bound(n, net.inputs().len());
     let steps = options.max_steps.min(bound);
+    let perp = if options.deflate {
+        unit_subspace(net, fp, septuple_core::DenseBudget::default()).ok()
+    } else {
+        None
+    };
+    let inputs = net.inputs();
+    let deflated = perp.as_ref().map(|q| q.ncols());
     let mut rules: Vec<QuadratureRule> = Vec::new();
     let mut max_steps_taken = 0;
     let n_threads = rayon::current_num_threads().max(1);
@@ -444,20 +778,34 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
             .par_iter()
             .map(|&(lo, hi)| {
                 let mut start = Array2::zeros((n, hi - lo));
+                // |z_perp|^2 / N: the probe's weight at lambda = 1 exactly.
+                let mut unit_weight = vec![0.0; hi - lo];
                 for (c, p) in (lo..hi).enumerate() {
-                    start
-                        .column_mut(c)
-                        .assign(&rademacher(n, options.seed, p as u64));
+                    let mut z = rademacher(n, options.seed, p as u64);
+                    if let Some(q) = &perp {
+                        let zi = Array1::from_iter(inputs.iter().map(|&i| z[i]));
+                        let h = q.t().dot(&zi);
+                        let zp = q.dot(&h);
+                        for (k, &i) in inputs.iter().enumerate() {
+                            z[i] -= zp[k];
+                        }
+                        unit_weight[c] = h.dot(&h) / n as f64;
+                    }
+                    start.column_mut(c).assign(&z);
                 }
                 golub_kahan(net, fp, start, steps, bound)?
                     .iter()
-                    .map(|bd| {
+                    .zip(&unit_weight)
+                    .map(|(bd, &w1)| {
                         let (sigma, _, first_v) = bidiagonal_svd(bd)?;
                         let mut pairs: Vec<(f64, f64)> = sigma
                             .iter()
                             .zip(&first_v)
-                            .map(|(&s, &q)| (s * s, q * q))
+                            .map(|(&s, &q)| (s * s, q * q * (1.0 - w1)))
                             .collect();
+                        if w1 > 0.0 {
+                            pairs.push((1.0, w1));
+                        }
                         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
                         Ok((
                             QuadratureRule {
@@ -483,12 +831,12 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
                     e.stderr <= options.rel_tol * e.value.abs()
                 });
                 if done {
-                    return finish(n, rules, max_steps_taken, bound);
+                    return finish(n, rules, max_steps_taken, bound, deflated);
                 }
             }
         }
     }
-    finish(n, rules, max_steps_taken, bound)
+    finish(n, rules, max_steps_taken, bound, deflated)
 }
 
 fn finish(
@@ -496,6 +844,7 @@ fn finish(
     rules: Vec<QuadratureRule>,
     steps: usize,
     bound: usize,
+    deflated: Option<usize>,
 ) -> Result<Slq, SpectralError> {
     let probes = rules.len();
     let exact_probes = rules.iter().filter(|r| r.exact).count();
@@ -505,5 +854,6 @@ fn finish(
         steps,
         exact_probes,
         krylov_bound: bound,
+        deflated,
     })
 }

@@ -7,14 +7,21 @@ use crate::operator::Method;
 
 impl Method {
     /// Every method, in the order listings show them.
-    pub const ALL: &'static [Method] = &[Method::Auto, Method::Dense, Method::Structured];
+    pub const ALL: &'static [Method] = &[
+        Method::Auto,
+        Method::Dense,
+        Method::Structured,
+        Method::MatrixFree,
+    ];
 
-    /// The method's name: `auto`, `dense`, `structured` (lower case; words joined by `-`).
+    /// The method's name: `auto`, `dense`, `structured`, `matrix-free` (lower case; words
+    /// joined by `-`).
     pub fn name(self) -> &'static str {
         match self {
             Method::Auto => "auto",
             Method::Dense => "dense",
             Method::Structured => "structured",
+            Method::MatrixFree => "matrix-free",
         }
     }
 }
@@ -84,7 +91,7 @@ mod tests {
         assert_eq!(e.given, "lanczos");
         assert_eq!(
             e.to_string(),
-            "unknown method 'lanczos'; expected one of: auto, dense, structured"
+            "unknown method 'lanczos'; expected one of: auto, dense, structured, matrix-free"
         );
     }
 }

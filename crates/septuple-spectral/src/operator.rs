@@ -85,12 +85,116 @@ pub enum Method {
     /// Only the at most 2r eigenvalues that can differ from 1 (r non-input neurons), from a
     /// k x k projection (k <= 2r): O(N r^2). The rest are exactly 1.
     Structured,
-    /// Structured when k <= N / 2 (then it is at least 8 times less work), dense otherwise.
+    /// For [`spectrum`]: structured when k <= N / 2 (then it is at least 8 times less work),
+    /// dense otherwise. For [`analyze`](crate::analyze): that exact method if it fits the
+    /// [`DenseBudget`] and matrix-free is not estimated at least [`MATRIX_FREE_ADVANTAGE`] times
+    /// cheaper, else matrix-free ([`choose_method`]).
     #[default]
     Auto,
+    /// No spectrum: the summary's traces and moments by stochastic Lanczos quadrature and the
+    /// complexities from the extreme eigenvalues, with their errors, from products M V and
+    /// M^T V only ([`analyze`](crate::analyze) with
+    /// [`AnalysisOptions::matrix_free`](crate::AnalysisOptions::matrix_free)).
+    MatrixFree,
+}
+
+/// Auto prefers an exact method unless matrix-free is estimated this many times cheaper.
+pub const MATRIX_FREE_ADVANTAGE: f64 = 4.0;
+
+/// The estimated cost of one method.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// Floating-point operations (a model: leading terms only).
+    pub flops: f64,
+    /// Bytes of its largest matrix.
+    pub bytes: f64,
+    /// Whether that matrix fits the [`DenseBudget`].
+    pub fits: bool,
+}
+
+/// What [`Method::Auto`] chose and the costs it compared.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodChoice {
+    /// The method chosen (never `Auto`).
+    pub method: Method,
+    /// Dense: forming M (N products with M^T) and the singular values of an N x N matrix,
+    /// 2 N nnz + (8/3) N^3 flops, 8 N^2 bytes.
+    pub dense: Cost,
+    /// Structured: r rows of M, two Gram-Schmidt passes over n_in x r, a k x k SVD:
+    /// 2 r nnz + 4 n_in r min(n_in, r) + (8/3) k^3 flops, 8 r N bytes.
+    pub structured: Cost,
+    /// Matrix-free at its options' worst case: every probe for every step and the extreme
+    /// eigenvalues for three basis lengths per end (M^-1 costs L - 1 products with w).
+    pub matrix_free: Cost,
+}
+
+/// The method [`Method::Auto`] stands for in an analysis of a network of `n` neurons,
+/// `n_inputs` inputs, `n_connections` non-zero weights and `depth` layers, and the costs it
+/// compared; any other method is returned as it is (with the same costs).
+#[allow(clippy::too_many_arguments)] // the sizes of the network, then the options
+pub fn choose_method(
+    method: Method,
+    n: usize,
+    n_inputs: usize,
+    n_connections: usize,
+    depth: usize,
+    budget: DenseBudget,
+    mf: &crate::matrix_free::MatrixFreeOptions,
+) -> MethodChoice {
+    let (nf, nnz) = (n as f64, n_connections as f64);
+    let r = n.saturating_sub(n_inputs);
+    let k = r + n_inputs.min(r);
+    let (rf, kf, nif) = (r as f64, k as f64, n_inputs as f64);
+    let fits = |rows: usize, cols: usize| budget.check("", rows, cols).is_ok();
+    let dense = Cost {
+        flops: 2.0 * nf * nnz + 8.0 / 3.0 * nf.powi(3),
+        bytes: 8.0 * nf * nf,
+        fits: fits(n, n),
+    };
+    let structured = Cost {
+        flops: 2.0 * rf * nnz + 4.0 * nif * rf * nif.min(rf) + 8.0 / 3.0 * kf.powi(3),
+        bytes: 8.0 * rf * nf,
+        fits: fits(r, n),
+    };
+    let product = 2.0 * nnz + 4.0 * nf;
+    let basis = mf.extreme_basis.max(2 * mf.n_extreme + 10) as f64;
+    let extreme_steps = (3.0 * basis).min(mf.extreme_max_steps as f64);
+    let steps = mf
+        .max_steps
+        .min(crate::matrix_free::krylov_bound(n, n_inputs)) as f64;
+    let extreme = extreme_steps * (2.0 * product * depth.max(1) as f64 + 8.0 * nf * basis);
+    let slq = mf.max_probes as f64 * steps * (2.0 * product + 8.0 * nf * steps);
+    let matrix_free = Cost {
+        flops: extreme + slq,
+        bytes: 8.0 * nf * (2.0 * basis + 2.0 * mf.batch as f64 * (steps + 1.0)),
+        fits: true,
+    };
+    let chosen = match method {
+        Method::Auto => {
+            let exact = resolve(Method::Auto, n, n_inputs);
+            let (first, second) = if exact == Method::Structured {
+                ((Method::Structured, structured), (Method::Dense, dense))
+            } else {
+                ((Method::Dense, dense), (Method::Structured, structured))
+            };
+            let pick = [first, second].into_iter().find(|(_, c)| c.fits);
+            match pick {
+                Some((m, c)) if matrix_free.flops * MATRIX_FREE_ADVANTAGE >= c.flops => m,
+                _ => Method::MatrixFree,
+            }
+        }
+        other => other,
+    };
+    MethodChoice {
+        method: chosen,
+        dense,
+        structured,
+        matrix_free,
+    }
 }
 
 /// How [`spectrum`] works: the method and the memory its dense matrices may take.
+/// ([`Method::MatrixFree`] is an error for [`spectrum`], which returns every eigenvalue.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpectrumOptions {
     /// The method.
@@ -150,6 +254,7 @@ pub fn spectrum<N: Network + ?Sized>(
     }
     let method = resolve(options.method, n, inputs.len());
     match method {
+        Method::MatrixFree => Err(not_a_spectrum()),
         Method::Dense => {
             let all: Vec<usize> = (0..n).collect();
             let m = net.jacobian_rows(fp.view(), &all, options.budget)?;
@@ -164,7 +269,15 @@ pub fn spectrum<N: Network + ?Sized>(
     }
 }
 
-/// The method `Auto` stands for at N neurons of which `n_inputs` are inputs.
+fn not_a_spectrum() -> SpectralError {
+    SpectralError::Parameter {
+        what: "method",
+        value: "matrix-free".into(),
+        expected: "dense, structured or auto: the matrix-free method estimates what is read from the spectrum, not the spectrum (use analyze)",
+    }
+}
+
+/// The exact method `Auto` stands for at N neurons of which `n_inputs` are inputs.
 fn resolve(method: Method, n: usize, n_inputs: usize) -> Method {
     let r = n - n_inputs;
     let k_max = r + n_inputs.min(r);
@@ -230,6 +343,7 @@ pub fn spectrum_of_jacobian(
         }
     }
     match resolve(method, n, inputs.len()) {
+        Method::MatrixFree => Err(not_a_spectrum()),
         Method::Dense => dense(m, backend),
         _ => {
             let j_idx: Vec<usize> = (0..n).filter(|&i| !is_input[i]).collect();

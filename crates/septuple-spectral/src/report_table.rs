@@ -20,6 +20,18 @@ fn optional(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), number)
 }
 
+/// A value with its uncertainty, if it has one: `1.500000 ± 2.0000e-3`.
+fn pm(v: f64, err: Option<f64>) -> String {
+    match err {
+        Some(e) => format!("{} ± {}", number(v), number(e)),
+        None => number(v),
+    }
+}
+
+fn optional_pm(v: Option<f64>, err: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| pm(v, err))
+}
+
 /// One row of a two-column table: the label padded to a fixed width, then the value.
 pub(crate) fn row(
     f: &mut fmt::Formatter<'_>,
@@ -31,36 +43,125 @@ pub(crate) fn row(
 
 impl fmt::Display for AnalysisReport {
     /// The report's scalars, one per line (the spectrum itself only by its ends; the JSON has
-    /// every log lambda).
+    /// every log lambda); estimates as `value ± standard error`, the complexities of a
+    /// matrix-free analysis as `value ± error bound`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         row(f, "neurons N", self.n_neurons)?;
         row(f, "samples (mean state)", self.n_samples)?;
         row(f, "method", self.method)?;
-        row(f, "sum log lambda (Eq. 7.8)", number(self.sum_log_lambda))?;
+        if let Some(c) = &self.method_choice {
+            row(
+                f,
+                "auto: estimated flops",
+                format!(
+                    "dense {} / structured {} / matrix-free {}",
+                    number(c.dense.flops),
+                    number(c.structured.flops),
+                    number(c.matrix_free.flops)
+                ),
+            )?;
+        }
+        if let Some(m) = &self.matrix_free {
+            row(
+                f,
+                "probes x Lanczos steps",
+                format!(
+                    "{} x {} (seed {}, {} exact; Krylov bound {})",
+                    m.probes, m.lanczos_steps, m.seed, m.exact_probes, m.krylov_bound
+                ),
+            )?;
+            row(
+                f,
+                "extreme eigenvalues: steps",
+                format!(
+                    "{} (largest {}, smallest {})",
+                    m.extreme_steps,
+                    if m.largest_converged {
+                        "converged"
+                    } else {
+                        "NOT converged"
+                    },
+                    if m.smallest_converged {
+                        "converged"
+                    } else {
+                        "NOT converged"
+                    }
+                ),
+            )?;
+        }
+        row(
+            f,
+            "sum log lambda (Eq. 7.8)",
+            pm(self.sum_log_lambda, self.sum_log_lambda_stderr),
+        )?;
+        let n_dyn = match self.n_dynamical_stderr {
+            Some(e) => format!("{} ± {}", self.n_dynamical, number(e)),
+            None => self.n_dynamical.to_string(),
+        };
         row(
             f,
             "dynamical eigenvalues",
             format!(
-                "{} (|log lambda| > {})",
-                self.n_dynamical,
+                "{n_dyn} (|log lambda| > {})",
                 number(self.dynamical_tolerance)
             ),
         )?;
-        if let (Some(lo), Some(hi)) = (self.log_lambda.first(), self.log_lambda.last()) {
+        if let Some(l) = &self.log_lambda {
+            if let (Some(lo), Some(hi)) = (l.first(), l.last()) {
+                row(
+                    f,
+                    "log lambda, smallest .. largest",
+                    format!("{} .. {}", number(*lo), number(*hi)),
+                )?;
+            }
+        }
+        row(
+            f,
+            "mu_2 = Tr (log G)^2 (Eq. 9.5)",
+            pm(self.mu2, self.mu2_stderr),
+        )?;
+        row(
+            f,
+            "mu_3 = Tr (log G)^3 (Eq. 9.6)",
+            pm(self.mu3, self.mu3_stderr),
+        )?;
+        row(f, "mean of log lambda", pm(self.mean, self.mean_stderr))?;
+        row(
+            f,
+            "variance of log lambda",
+            pm(self.variance, self.variance_stderr),
+        )?;
+        row(
+            f,
+            "skewness of log lambda",
+            pm(self.skewness, self.skewness_stderr),
+        )?;
+        row(
+            f,
+            "C_20 (Eq. 10.5)",
+            optional_pm(self.c20, self.c20_error_bound),
+        )?;
+        row(
+            f,
+            "C_(N-20) (Eq. 10.5)",
+            optional_pm(self.c_all_but_20, self.c_all_but_20_error_bound),
+        )?;
+        row(f, "gap at log lambda", optional(self.gap_log_lambda))?;
+        if let Some(t) = &self.thermo_estimate {
+            row(f, "beta", number(t.beta))?;
+            row(f, "m", number(t.mass))?;
+            let e = |x: septuple_thermo::Estimate| pm(x.value, Some(x.stderr));
             row(
                 f,
-                "log lambda, smallest .. largest",
-                format!("{} .. {}", number(*lo), number(*hi)),
+                "log det(I(1 - beta m) + beta G)",
+                e(t.log_det_i_plus_beta_g),
             )?;
+            row(f, "Laplacian of F (Eq. 8.10)", e(t.laplacian_f))?;
+            row(f, "log Z (Eq. 5.14)", e(t.log_z))?;
+            row(f, "free energy F (Eq. 6.5)", e(t.free_energy))?;
+            row(f, "energy U (Eq. 6.1)", e(t.energy))?;
+            row(f, "entropy S (Eq. 7.1)", e(t.entropy))?;
         }
-        row(f, "mu_2 = Tr (log G)^2 (Eq. 9.5)", number(self.mu2))?;
-        row(f, "mu_3 = Tr (log G)^3 (Eq. 9.6)", number(self.mu3))?;
-        row(f, "mean of log lambda", number(self.mean))?;
-        row(f, "variance of log lambda", number(self.variance))?;
-        row(f, "skewness of log lambda", number(self.skewness))?;
-        row(f, "C_20 (Eq. 10.5)", optional(self.c20))?;
-        row(f, "C_(N-20) (Eq. 10.5)", optional(self.c_all_but_20))?;
-        row(f, "gap at log lambda", optional(self.gap_log_lambda))?;
         if let Some(t) = &self.thermo {
             row(f, "beta", number(t.beta))?;
             row(f, "m", number(t.mass))?;
@@ -96,23 +197,38 @@ mod tests {
             n_neurons: 5,
             n_samples: 3,
             method: Method::Dense,
+            method_choice: None,
             sum_log_lambda: 0.0,
+            sum_log_lambda_stderr: None,
             n_dynamical: 2,
+            n_dynamical_stderr: None,
             dynamical_tolerance: 1e-8,
-            log_lambda: vec![-0.5, 0.0, 0.0, 0.0, 0.5],
+            log_lambda: Some(vec![-0.5, 0.0, 0.0, 0.0, 0.5]),
             traces: [0.0, 0.5, 0.0, 0.125],
+            traces_stderr: None,
             mu2: 0.5,
+            mu2_stderr: None,
             mu3: 0.0,
+            mu3_stderr: None,
             mean: 0.0,
+            mean_stderr: None,
             variance: 0.25,
+            variance_stderr: None,
             skewness: 0.0,
+            skewness_stderr: None,
             c20: None,
+            c20_error_bound: None,
             c_all_but_20: None,
+            c_all_but_20_error_bound: None,
             gap_log_lambda: None,
             gap: None,
             log_det_i_plus_beta_g: None,
+            log_det_i_plus_beta_g_stderr: None,
             laplacian_f: None,
+            laplacian_f_stderr: None,
             thermo: None,
+            thermo_estimate: None,
+            matrix_free: None,
         }
     }
 
@@ -129,6 +245,13 @@ mod tests {
             .lines()
             .any(|l| l.starts_with("C_20") && l.ends_with(" -")));
         assert!(!text.contains("beta"));
+        assert!(!text.contains('±'));
+        let mut est = report();
+        est.mu2_stderr = Some(0.01);
+        est.log_lambda = None;
+        let text = est.to_string();
+        assert!(text.contains("0.500000 ± 0.010000"), "{text}");
+        assert!(!text.contains("smallest .. largest"));
     }
 
     #[test]

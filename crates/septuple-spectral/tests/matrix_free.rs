@@ -2,10 +2,11 @@
 //! against how often they cover the truth.
 
 use ndarray::{Array1, Array2};
+use septuple_core::DenseBudget;
 use septuple_core::{Builtin, Init, Layered, Network};
 use septuple_spectral::{
-    extreme_singular_values, krylov_bound, spectrum, stochastic_lanczos_quadrature, Faer,
-    MatrixFreeOptions, Method,
+    analyze, extreme_singular_values, krylov_bound, spectrum, stochastic_lanczos_quadrature,
+    AnalysisOptions, Faer, MatrixFreeOptions, Method, SpectralError, SpectrumOptions, TopCount,
 };
 use septuple_thermo::{SpectralMeasure, ThermoEstimate, ThermoPoint};
 
@@ -56,6 +57,19 @@ fn top_k_match_the_dense_svd() {
             .map(|l| (l - r.lambda).abs())
             .fold(f64::INFINITY, f64::min);
         assert!(near <= r.lambda_bound + 1e-12, "{r:?}: nearest {near}");
+    }
+    // Through M^-1 the smallest converge like the largest: rank by rank, to 1e-8 relative.
+    // Residual <= 1e-10 tau_max for tau = 1 / sigma, and the 20 smallest sigma lie within a
+    // factor ~3 of sigma_min, so sigma is within ~3e-10 relative; the dense SVD's absolute
+    // eps * sigma_max error is ~1e-13 relative at cond(M) ~ 1e3.
+    assert!(ext.smallest_converged, "{} steps", ext.steps);
+    for (k, r) in ext.smallest.iter().enumerate() {
+        let truth = lambda[k];
+        assert!(
+            ((r.lambda - truth) / truth).abs() < 1e-8,
+            "lambda_(min+{k}): {} vs {truth}",
+            r.lambda
+        );
     }
 }
 
@@ -228,4 +242,228 @@ fn bad_options_are_errors() {
     }
     let short = Array1::from_elem(3, 0.5);
     assert!(extreme_singular_values(&net, short.view(), &MatrixFreeOptions::default()).is_err());
+}
+
+fn inputs(n_in: usize, samples: usize) -> Array2<f64> {
+    Array2::from_shape_fn((samples, n_in), |(s, i)| {
+        (((s * 31 + i * 17) % 97) as f64 / 97.0).powi(2)
+    })
+}
+
+/// The analysis-level path against the exact one on a 200-100-50-10 net (N = 360, r = 160,
+/// Krylov bound 321, 60 steps: no probe is exact). Each trace estimate must cover the exact
+/// value within 4 stderr: with 64 probes the studentised error is t with 63 degrees of
+/// freedom, P(|t| > 4) ~ 2e-4 per quantity, so the seven checks fail together with
+/// probability ~1e-3 for honest bars (and the seed is fixed: the result is deterministic).
+/// The complexities from the extremes must lie within their error bound (plus 1e-9 for the
+/// dense path's own rounding of 20 logarithms).
+#[test]
+fn analysis_estimates_agree_with_the_exact_analysis() {
+    let net = Layered::random(&[200, 100, 50, 10], Builtin::Tanh, Init::TorchLinear, 4).unwrap();
+    let x = inputs(200, 30);
+    let exact_opts = AnalysisOptions::default()
+        .with_method(Method::Dense)
+        .with_thermo(0.5, 0.1);
+    let mut mf_opts = AnalysisOptions::default()
+        .with_method(Method::MatrixFree)
+        .with_thermo(0.5, 0.1);
+    mf_opts.matrix_free.rel_tol = 0.0;
+    let exact = analyze(&net, x.view(), &exact_opts, &Faer::default()).unwrap();
+    let est = analyze(&net, x.view(), &mf_opts, &Faer::default()).unwrap();
+    assert_eq!(est.method, Method::MatrixFree);
+    assert!(est.eigenvalues.is_empty() && est.summary.is_none() && est.thermo.is_none());
+    let r = est.report();
+    let t = exact.report();
+    assert!(r.log_lambda.is_none() && t.log_lambda.is_some());
+    assert!(t.mu2_stderr.is_none() && t.matrix_free.is_none());
+    let info = r.matrix_free.unwrap();
+    assert_eq!((info.probes, info.exact_probes), (64, 0));
+    let within = |what: &str, value: f64, stderr: Option<f64>, truth: f64| {
+        let se = stderr.unwrap();
+        assert!(
+            se.is_finite() && (value - truth).abs() <= 4.0 * se,
+            "{what}: {value} +- {se} vs exact {truth}"
+        );
+    };
+    within(
+        "sum log lambda",
+        r.sum_log_lambda,
+        r.sum_log_lambda_stderr,
+        0.0,
+    );
+    within("mu2", r.mu2, r.mu2_stderr, t.mu2);
+    within("mu3", r.mu3, r.mu3_stderr, t.mu3);
+    within("variance", r.variance, r.variance_stderr, t.variance);
+    within("skewness", r.skewness, r.skewness_stderr, t.skewness);
+    within(
+        "log det",
+        r.log_det_i_plus_beta_g.unwrap(),
+        r.log_det_i_plus_beta_g_stderr,
+        t.log_det_i_plus_beta_g.unwrap(),
+    );
+    within(
+        "laplacian",
+        r.laplacian_f.unwrap(),
+        r.laplacian_f_stderr,
+        t.laplacian_f.unwrap(),
+    );
+    let te = est.thermo_estimate.unwrap();
+    let tt = exact.thermo.unwrap();
+    within(
+        "F",
+        te.free_energy.value,
+        Some(te.free_energy.stderr),
+        tt.free_energy,
+    );
+    within("U", te.energy.value, Some(te.energy.stderr), tt.energy);
+    within("S", te.entropy.value, Some(te.entropy.stderr), tt.entropy);
+    for (what, v, b, truth) in [
+        ("C_20", r.c20, r.c20_error_bound, t.c20),
+        (
+            "C_(N-20)",
+            r.c_all_but_20,
+            r.c_all_but_20_error_bound,
+            t.c_all_but_20,
+        ),
+    ] {
+        let (v, b, truth) = (v.unwrap(), b.unwrap(), truth.unwrap());
+        assert!(
+            (v - truth).abs() <= b + 1e-9,
+            "{what}: {v} (bound {b}) vs {truth}"
+        );
+    }
+    assert!(r.gap_log_lambda.is_none());
+    let json = serde_json::to_value(&r).unwrap();
+    for key in [
+        "mu2_stderr",
+        "mu3_stderr",
+        "skewness_stderr",
+        "laplacian_f_stderr",
+        "log_det_i_plus_beta_g_stderr",
+        "thermo_estimate",
+    ] {
+        assert!(json.get(key).is_some(), "{key} missing");
+    }
+    assert!(json.get("log_lambda").is_none());
+    let exact_json = serde_json::to_value(&t).unwrap();
+    assert!(exact_json.get("mu2_stderr").is_none());
+}
+
+/// Auto picks the cheapest exact method within the budget, and matrix-free when neither
+/// dense nor structured fits (or is far costlier), and says so.
+#[test]
+fn auto_says_what_it_chose() {
+    let net = Layered::random(&[30, 20, 10], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
+    let x = inputs(30, 10);
+    let a = analyze(
+        &net,
+        x.view(),
+        &AnalysisOptions::default(),
+        &Faer::default(),
+    )
+    .unwrap();
+    let choice = a.method_choice.unwrap();
+    assert_eq!(choice.method, a.method);
+    assert_ne!(a.method, Method::MatrixFree);
+    let tight = AnalysisOptions {
+        spectrum: SpectrumOptions {
+            method: Method::Auto,
+            // 8 bytes: not even one row of M fits.
+            budget: DenseBudget { bytes: 8 },
+        },
+        ..AnalysisOptions::default()
+    };
+    let b = analyze(&net, x.view(), &tight, &Faer::default()).unwrap();
+    assert_eq!(b.method, Method::MatrixFree);
+    let c = b.method_choice.unwrap();
+    assert!(!c.dense.fits && !c.structured.fits && c.matrix_free.fits);
+    let json = serde_json::to_value(b.report()).unwrap();
+    assert_eq!(json["method"], "matrix_free");
+    assert_eq!(json["method_choice"]["method"], "matrix_free");
+}
+
+/// Same seed, same report bits, with rayon pools of 1 and 2 threads, at the analysis level.
+#[test]
+fn analysis_is_deterministic_across_thread_counts() {
+    let net = Layered::random(&[40, 30, 10], Builtin::Tanh, Init::TorchLinear, 2).unwrap();
+    let x = inputs(40, 10);
+    let mut opts = AnalysisOptions::default()
+        .with_method(Method::MatrixFree)
+        .with_thermo(1.0, 0.0);
+    opts.matrix_free.seed = 5;
+    opts.matrix_free.batch = 4;
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| analyze(&net, x.view(), &opts, &Faer::default()).unwrap())
+    };
+    assert_eq!(run(1), run(2));
+}
+
+#[test]
+fn matrix_free_misuse_is_an_error() {
+    // N = 10, r = 4, k = 4 + rank(f'_1 W_1) = 6: four unit eigenvalues.
+    let net = Layered::random(&[6, 2, 2], Builtin::Tanh, Init::TorchLinear, 1).unwrap();
+    let x = inputs(6, 3);
+    let mut opts = AnalysisOptions::default().with_method(Method::MatrixFree);
+    opts.matrix_free.max_probes = 1;
+    let e = analyze(&net, x.view(), &opts, &Faer::default()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SpectralError::Parameter {
+                what: "max_probes",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mean = net.mean_state(x.view()).unwrap();
+    assert!(spectrum(&net, mean.view(), Method::MatrixFree, &Faer::default()).is_err());
+    let exact = analyze(
+        &net,
+        x.view(),
+        &AnalysisOptions::default().with_method(Method::Dense),
+        &Faer::default(),
+    )
+    .unwrap();
+    assert!(exact.exact_summary().is_ok());
+    let mf = analyze(
+        &net,
+        x.view(),
+        &AnalysisOptions::default().with_method(Method::MatrixFree),
+        &Faer::default(),
+    )
+    .unwrap();
+    assert!(mf.exact_summary().is_err());
+    // N = 10: C_20 is C_10, all of them; an exhausted Krylov space shows each distinct
+    // eigenvalue once (the unit ones as one), so the extremes cannot give it.
+    let e = mf.estimate.unwrap();
+    assert!(e.extremes.exhausted);
+    assert!(e.complexity(TopCount::Largest(20)).is_none());
+}
+
+/// S^perp of a 60-30-20-10 net: n_in - rank(f'_1 W_1) = 60 - 30 = 30 dimensions, orthonormal,
+/// and M acts on it as the identity (to rounding: 1e-12 for entries of order 1).
+#[test]
+fn the_unit_subspace_is_fixed_by_m() {
+    let net = Layered::random(&[60, 30, 20, 10], Builtin::Tanh, Init::TorchLinear, 6).unwrap();
+    let mean = mean_state(&net, 2);
+    let fp = net.derivatives_at(mean.view()).unwrap();
+    let q = septuple_spectral::unit_subspace(&net, fp.view(), DenseBudget::default()).unwrap();
+    assert_eq!(q.dim(), (60, 30));
+    let gram = q.t().dot(&q);
+    for ((i, j), v) in gram.indexed_iter() {
+        let e = if i == j { 1.0 } else { 0.0 };
+        assert!((v - e).abs() < 1e-12, "Q^T Q [{i}, {j}] = {v}");
+    }
+    let mut x = Array2::zeros((120, 30));
+    x.slice_mut(ndarray::s![..60, ..]).assign(&q);
+    let mx = net.apply_m(fp.view(), x.view()).unwrap();
+    let mtx = net.apply_mt(fp.view(), x.view()).unwrap();
+    for (a, b) in mx.iter().chain(mtx.iter()).zip(x.iter().chain(x.iter())) {
+        assert!((a - b).abs() < 1e-12);
+    }
 }

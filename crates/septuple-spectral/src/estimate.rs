@@ -1,0 +1,204 @@
+//! What Secs. 7-10 read from the spectrum of G, estimated matrix-free: the traces and moments
+//! by stochastic Lanczos quadrature with standard errors, the complexities C_n of Eq. (10.5)
+//! from the extreme eigenvalues with error bounds.
+
+use septuple_thermo::{Estimate, Quadrature, SpectralMeasure};
+use serde::{Deserialize, Serialize};
+
+use crate::matrix_free::{ExtremeSpectrum, Slq};
+use crate::summary::{SummaryOptions, TopCount};
+
+/// One complexity C_n of Eq. (10.5) from Ritz values: a value and a bound on its error (from
+/// the residual bounds of the eigenvalues it sums; not a standard error).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoundedComplexity {
+    /// Which eigenvalues were summed.
+    pub count: TopCount,
+    /// n: how many of the largest log lambda.
+    pub n: usize,
+    /// C_n.
+    pub value: f64,
+    /// |C_n - C_n(true)| <= this, if each Ritz value is the estimate of the eigenvalue of its
+    /// rank (see [`extreme_singular_values`](crate::extreme_singular_values)).
+    pub error_bound: f64,
+}
+
+/// How the matrix-free estimate was obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatrixFreeInfo {
+    /// Probe vectors of the quadrature.
+    pub probes: usize,
+    /// The most Golub-Kahan steps (quadrature nodes) of one probe.
+    pub lanczos_steps: usize,
+    /// Probes whose Krylov space was exhausted (their quadrature is exact).
+    pub exact_probes: usize,
+    /// The Krylov dimension bound min(2r + 1, N).
+    pub krylov_bound: usize,
+    /// The seed of the probes and of the start vector.
+    pub seed: u64,
+    /// The dimension of the unit eigenspace removed from the probes (None: not deflated).
+    pub deflated: Option<usize>,
+    /// Golub-Kahan steps of the extreme eigenvalues (both ends).
+    pub extreme_steps: usize,
+    /// Whether the largest eigenvalues met their residual tolerance.
+    pub largest_converged: bool,
+    /// Whether the smallest eigenvalues met their residual tolerance.
+    pub smallest_converged: bool,
+}
+
+/// The estimates of [`SpectrumSummary`](crate::SpectrumSummary)'s fields, each with its
+/// standard error over probes (traces: the spread of Hutchinson's estimator; ratios: the
+/// delete-one jackknife). The Gauss rules' bias is not in the standard errors; it vanishes for
+/// probes whose Krylov space is exhausted (docs/theory.md, "Estimators").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EstimatedSummary {
+    /// N.
+    pub n_neurons: usize,
+    /// tr log G = log det G, zero for a feedforward network (Eqs. 7.7-7.8): a check of the
+    /// estimator, whose bars must cover 0.
+    pub sum_log_lambda: Estimate,
+    /// The tolerance that defines the dynamical eigenvalues.
+    pub dynamical_tolerance: f64,
+    /// tr 1(|log G| > tolerance): an indicator, so its Gauss rules carry a bias of up to a node
+    /// weight unless the Krylov space is exhausted. With deflation the unit eigenspace S^perp
+    /// enters exactly at lambda = 1, and the estimate is that of dim S (exact when G has no
+    /// eigenvalue within the tolerance of 1 on S).
+    pub n_dynamical: Estimate,
+    /// mu_k = Tr (log G)^k, k = 1..4 (Eqs. 9.5, 9.6).
+    pub traces: [Estimate; 4],
+    /// Mean of the dynamical log lambda.
+    pub mean: Estimate,
+    /// Variance of the dynamical log lambda (population).
+    pub variance: Estimate,
+    /// Skewness of the dynamical log lambda.
+    pub skewness: Estimate,
+    /// The complexities of the options that the extreme eigenvalues reach.
+    pub complexities: Vec<BoundedComplexity>,
+    /// The extreme eigenvalues themselves.
+    pub extremes: ExtremeSpectrum,
+    /// How the estimate was obtained.
+    pub info: MatrixFreeInfo,
+}
+
+impl EstimatedSummary {
+    /// The estimates from a quadrature (`slq`) and the extreme eigenvalues (`extremes`) of the
+    /// same G: traces mu_k of Eqs. (9.5)-(9.6), the moments of the dynamical log lambda, and
+    /// C_n of Eq. (10.5). `TopCount::Largest(n)` needs the n largest eigenvalues;
+    /// `TopCount::AllBut(k)`, C_(N-k), needs the k smallest, because the sum of all log lambda is
+    /// exactly 0 for a feedforward network (Eqs. 7.7-7.8): the N - k largest sum to minus the k
+    /// smallest. Complexities the extremes do not reach are left out.
+    pub fn new(slq: &Slq, extremes: ExtremeSpectrum, options: &SummaryOptions, seed: u64) -> Self {
+        let q: &Quadrature = &slq.quadrature;
+        let n = q.dimension();
+        let tol = options.dynamical_tolerance;
+        let ln = |l: f64| l.ln();
+        let traces = [1, 2, 3, 4].map(|k| q.trace(&move |l: f64| l.ln().powi(k)));
+        let dyn_ind = move |l: f64| if l.ln().abs() > tol { 1.0 } else { 0.0 };
+        let d1 = move |l: f64| dyn_ind(l) * l.ln();
+        let d2 = move |l: f64| dyn_ind(l) * l.ln().powi(2);
+        let d3 = move |l: f64| dyn_ind(l) * l.ln().powi(3);
+        let fs: [&dyn Fn(f64) -> f64; 4] = [&d1, &d2, &d3, &dyn_ind];
+        let moments = |x: &[f64]| {
+            let nd = x[3];
+            if !(nd > 0.0) {
+                return [0.0; 3];
+            }
+            let mean = x[0] / nd;
+            let var = x[1] / nd - mean * mean;
+            let m3 = x[2] / nd - 3.0 * mean * x[1] / nd + 2.0 * mean.powi(3);
+            let skew = if var > 0.0 { m3 / var.powf(1.5) } else { 0.0 };
+            [mean, var, skew]
+        };
+        let mean = q.jackknife(&fs, &|x| moments(x)[0]);
+        let variance = q.jackknife(&fs, &|x| moments(x)[1]);
+        let skewness = q.jackknife(&fs, &|x| moments(x)[2]);
+        let c = 0.5 * n as f64 * (2.0 * std::f64::consts::PI).ln();
+        // |log lambda - log lambda'| <= b / (lambda - b) for |lambda - lambda'| <= b < lambda.
+        let log_err = |r: &crate::matrix_free::RitzValue| {
+            if r.lambda > r.lambda_bound {
+                r.lambda_bound / (r.lambda - r.lambda_bound)
+            } else {
+                f64::INFINITY
+            }
+        };
+        let complexities = options
+            .complexities
+            .iter()
+            .filter_map(|&count| {
+                let k = count.resolve(n);
+                // An exhausted Krylov space lists each distinct eigenvalue once (the unit ones
+                // as one): the values are ranks only while they stay off 1.
+                let off_one = |r: Option<&crate::matrix_free::RitzValue>| {
+                    !extremes.exhausted || r.is_some_and(|r| r.lambda.ln().abs() > tol)
+                };
+                match count {
+                    TopCount::Largest(_)
+                        if k <= extremes.largest.len()
+                            && (k == 0 || off_one(extremes.largest.get(k - 1))) =>
+                    {
+                        let top = &extremes.largest[..k];
+                        Some(BoundedComplexity {
+                            count,
+                            n: k,
+                            value: -0.5 * top.iter().map(|r| r.lambda.ln()).sum::<f64>() + c,
+                            error_bound: 0.5 * top.iter().map(log_err).sum::<f64>(),
+                        })
+                    }
+                    TopCount::AllBut(j)
+                        if j <= extremes.smallest.len()
+                            && j < n
+                            && (j == 0 || off_one(extremes.smallest.get(j - 1))) =>
+                    {
+                        let low = &extremes.smallest[..j];
+                        Some(BoundedComplexity {
+                            count,
+                            n: k,
+                            value: 0.5 * low.iter().map(|r| r.lambda.ln()).sum::<f64>() + c,
+                            error_bound: 0.5 * low.iter().map(log_err).sum::<f64>(),
+                        })
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        let info = MatrixFreeInfo {
+            probes: slq.probes,
+            lanczos_steps: slq.steps,
+            exact_probes: slq.exact_probes,
+            krylov_bound: slq.krylov_bound,
+            deflated: slq.deflated,
+            seed,
+            extreme_steps: extremes.steps,
+            largest_converged: extremes.largest_converged,
+            smallest_converged: extremes.smallest_converged,
+        };
+        EstimatedSummary {
+            n_neurons: n,
+            sum_log_lambda: q.trace(&ln),
+            dynamical_tolerance: tol,
+            n_dynamical: q.trace(&dyn_ind),
+            traces,
+            mean,
+            variance,
+            skewness,
+            complexities,
+            extremes,
+            info,
+        }
+    }
+
+    /// mu_2 = Tr (log G)^2 (Eq. 9.5).
+    pub fn mu2(&self) -> Estimate {
+        self.traces[1]
+    }
+
+    /// mu_3 = Tr (log G)^3 (Eq. 9.6).
+    pub fn mu3(&self) -> Estimate {
+        self.traces[2]
+    }
+
+    /// The complexity C_n of Eq. (10.5) for `count`, if the extremes reach it.
+    pub fn complexity(&self, count: TopCount) -> Option<BoundedComplexity> {
+        self.complexities.iter().find(|c| c.count == count).copied()
+    }
+}
