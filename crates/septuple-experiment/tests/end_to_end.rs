@@ -59,12 +59,7 @@ fn tiny_experiment_end_to_end() {
                 spectrum: l,
             })
             .collect();
-        let checker = septuple_thermo::LawChecker::new(
-            septuple_thermo::EigenvalueSplit::default(),
-            septuple_experiment::runner::LAW_TOLERANCE,
-            0.0,
-        )
-        .unwrap();
+        let checker = law_checker();
         let whole = checker.check(&points).unwrap();
         for (r, step) in with_beta[1..].iter().zip(&whole.steps) {
             let mine = r.laws.expect("checked during the run");
@@ -87,12 +82,7 @@ fn tiny_experiment_end_to_end() {
             .iter()
             .filter(|r| r.beta_gap_measured.is_some())
             .collect();
-        let checker = septuple_thermo::LawChecker::new(
-            septuple_thermo::EigenvalueSplit::default(),
-            septuple_experiment::runner::LAW_TOLERANCE,
-            0.0,
-        )
-        .unwrap();
+        let checker = law_checker();
         for pair in with_beta.windows(2) {
             let expected =
                 septuple_experiment::analysis::laws_between_at_gap(&checker, pair[0], pair[1])
@@ -149,4 +139,14 @@ fn tiny_experiment_end_to_end() {
     write_outputs(&experiment, &again, &dir).unwrap();
     assert!(!stale[1].exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The checker the runner uses.
+fn law_checker() -> septuple_thermo::LawChecker {
+    septuple_thermo::LawChecker::new(
+        septuple_thermo::EigenvalueSplit::default(),
+        septuple_experiment::runner::LAW_TOLERANCE,
+        0.0,
+    )
+    .unwrap()
 }
