@@ -17,6 +17,7 @@ use septuple::thermo::Landscape;
 use septuple::train::Batch;
 use septuple_experiment::figures::{landscape_plot, FIG1_RANGE};
 use septuple_experiment::overrides::{parse_batch, Overrides, Preset};
+use septuple_experiment::sweep::{merge, run_shard, Jobs, Shard, Sweep, SweepOptions};
 use septuple_experiment::{run_and_report, RunOptions};
 
 /// The statistical physics of learning (V. Vanchurin, "Towards a theory of machine learning"):
@@ -38,6 +39,62 @@ enum Command {
     DeepVsShallow(DeepVsShallowArgs),
     /// The landscape -DeltaF(log lambda) of Eq. (9.3) and its stationary points.
     Landscape(LandscapeArgs),
+    /// A sweep: the runs of a manifest (networks x seeds), whole or one shard of them, and
+    /// `sweep merge` to build the report from the shards' directories.
+    Sweep(SweepArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct SweepArgs {
+    #[command(subcommand)]
+    merge: Option<SweepCommand>,
+    #[command(flatten)]
+    run: SweepRunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum SweepCommand {
+    /// Build the report (sweep.md, runs.csv, trajectories.csv, figures/) from the directories
+    /// of a sweep's shards; names the runs missing, unfinished or present twice.
+    Merge(SweepMergeArgs),
+}
+
+#[derive(Debug, Args)]
+struct SweepRunArgs {
+    /// The sweep's manifest (JSON; see examples/sweep/).
+    #[arg(value_name = "MANIFEST", required = true)]
+    manifest: Option<PathBuf>,
+    /// Run only shard I of N (0 <= I < N): the runs k with k mod N = I. Without it, every run,
+    /// and the report is built in --out.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// The shard's directory.
+    #[arg(long, value_name = "DIR", default_value = "results/sweep")]
+    out: PathBuf,
+    /// Runs trained at once: auto (one per core, each on one thread) or a number (1: one after
+    /// another, each with all threads).
+    #[arg(long, value_name = "auto|N", default_value = "auto")]
+    jobs: String,
+    /// Continue runs from their checkpoints in --out and skip finished ones.
+    #[arg(long)]
+    resume: bool,
+    /// A directory with MNIST IDX files [default: the embedded 10,000-digit subset].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// No progress on standard error.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct SweepMergeArgs {
+    /// The shards' directories.
+    #[arg(value_name = "DIRS", required = true)]
+    dirs: Vec<PathBuf>,
+    /// Where the report goes.
+    #[arg(long, value_name = "DIR", required = true)]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +274,10 @@ fn main() -> ExitCode {
         Command::Analyze(a) => analyze(a),
         Command::DeepVsShallow(a) => deep_vs_shallow(a),
         Command::Landscape(a) => landscape(a),
+        Command::Sweep(a) => match a.merge {
+            Some(SweepCommand::Merge(m)) => sweep_merge(m),
+            None => sweep(a.run),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -342,6 +403,56 @@ fn deep_vs_shallow(a: DeepVsShallowArgs) -> Result {
     eprintln!(
         "septuple deep-vs-shallow: done in {:.1} s; files in {}",
         start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn sweep(a: SweepRunArgs) -> Result {
+    let Some(path) = a.manifest else {
+        return Err("a sweep needs its MANIFEST".into());
+    };
+    let manifest = Sweep::load(&path)?;
+    let shard = match &a.shard {
+        Some(s) => s.parse::<Shard>()?,
+        None => Shard::ALL,
+    };
+    let options = SweepOptions {
+        data: a.data,
+        resume: a.resume,
+        progress: !a.quiet,
+        jobs: a.jobs.parse::<Jobs>()?,
+    };
+    let runs = manifest.shard_runs(shard);
+    eprintln!(
+        "septuple sweep: {} shard {shard}: {} of {} runs, {} at once -> {}",
+        manifest.manifest().name,
+        runs.len(),
+        manifest.runs().len(),
+        options.jobs.resolve(runs.len()),
+        a.out.display()
+    );
+    let outcome = run_shard(&manifest, shard, &a.out, &options)?;
+    eprintln!(
+        "septuple sweep: shard {shard} done in {:.1} s ({:.0} training samples per second)",
+        outcome.wall_seconds,
+        outcome.samples_trained as f64 / outcome.wall_seconds
+    );
+    if a.shard.is_none() {
+        let report = merge(std::slice::from_ref(&a.out), &a.out)?;
+        println!("{}", report.markdown());
+        eprintln!("septuple sweep: report in {}", a.out.display());
+    }
+    Ok(())
+}
+
+fn sweep_merge(a: SweepMergeArgs) -> Result {
+    let report = merge(&a.dirs, &a.out)?;
+    println!("{}", report.markdown());
+    eprintln!(
+        "septuple sweep merge: {} runs from {} directories; report in {}",
+        report.runs().len(),
+        a.dirs.len(),
         a.out.display()
     );
     Ok(())

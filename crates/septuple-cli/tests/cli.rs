@@ -39,7 +39,7 @@ fn scratch(name: &str) -> PathBuf {
 fn every_command_has_help() {
     let top = septuple(&["--help"]);
     assert!(top.status.success());
-    for command in ["analyze", "deep-vs-shallow", "landscape"] {
+    for command in ["analyze", "deep-vs-shallow", "landscape", "sweep"] {
         assert!(
             stdout(&top).contains(command),
             "{command} missing from --help"
@@ -308,4 +308,112 @@ fn auto_reports_its_choice() {
     let o = septuple(&["analyze", &model, "--inputs", &inputs, "--method", "auto"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("auto: estimated flops"));
+}
+
+/// The smoke manifest of examples/sweep with `epochs` epochs and `seeds` seeds, written into
+/// `dir`.
+fn sweep_manifest(dir: &Path, epochs: usize, seeds: &[u64]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sweep/smoke.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    m["experiment"]["sgd"]["epochs"] = epochs.into();
+    m["experiment"]["seeds"] = seeds.to_vec().into();
+    let out = dir.join("manifest.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    out.display().to_string()
+}
+
+fn report_of(dir: &Path) -> Vec<Vec<u8>> {
+    ["sweep.md", "runs.csv", "trajectories.csv"]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect()
+}
+
+#[test]
+fn sweep_shards_merge_into_the_unsharded_report() {
+    let dir = scratch("sweep-shards");
+    let manifest = sweep_manifest(&dir, 5, &[1, 2]);
+    let whole = dir.join("whole").display().to_string();
+    let o = septuple(&["sweep", &manifest, "--out", &whole, "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("# Sweep `depth-smoke`"),
+        "{}",
+        stdout(&o)
+    );
+    let mut shards = Vec::new();
+    for i in 0..3 {
+        let out = dir.join(format!("shard{i}")).display().to_string();
+        let shard = format!("{i}/3");
+        let o = septuple(&[
+            "sweep", &manifest, "--shard", &shard, "--out", &out, "--jobs", "1", "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        shards.push(out);
+    }
+    let merged = dir.join("merged").display().to_string();
+    let mut args = vec!["sweep", "merge"];
+    args.extend(shards.iter().map(String::as_str));
+    args.extend(["--out", merged.as_str()]);
+    let o = septuple(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(report_of(Path::new(&merged)), report_of(Path::new(&whole)));
+    // Two of three shards: the missing runs are named, exit code 1.
+    let o = septuple(&["sweep", "merge", &shards[0], &shards[2], "--out", &merged]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("missing: d2-40-20-seed1"),
+        "{}",
+        stderr(&o)
+    );
+    let o = septuple(&["sweep", &manifest, "--shard", "3/3"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("0 <= i < n"), "{}", stderr(&o));
+}
+
+/// A shard killed mid-run (SIGKILL, no chance to tidy up) and resumed writes the same report
+/// as one never interrupted.
+#[test]
+fn a_killed_sweep_resumes_to_the_uninterrupted_report() {
+    let dir = scratch("sweep-kill");
+    // 200 epochs: checkpoints at the analysis epochs 1, 2, 5, 10, 20, 50, 100 and 200.
+    let manifest = sweep_manifest(&dir, 200, &[1]);
+    let clean = dir.join("clean").display().to_string();
+    let o = septuple(&["sweep", &manifest, "--out", &clean, "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let killed = dir.join("killed");
+    let curve = killed.join("runs/d1-60-seed1.losses.csv");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_septuple"))
+        .args([
+            "sweep",
+            &manifest,
+            "--out",
+            &killed.display().to_string(),
+            "--jobs",
+            "1",
+            "--quiet",
+        ])
+        .spawn()
+        .unwrap();
+    // Kill it once the first run is past its checkpoint at epoch 20.
+    let lines = |p: &Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
+    let start = std::time::Instant::now();
+    while lines(&curve) < 1 + 25 {
+        assert!(
+            start.elapsed().as_secs() < 300,
+            "the run never reached epoch 25"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(lines(&curve) < 1 + 200, "finished before it was killed");
+    let k = killed.display().to_string();
+    let o = septuple(&["sweep", &manifest, "--out", &k, "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "a started shard needs --resume");
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+    let o = septuple(&["sweep", &manifest, "--out", &k, "--resume", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(report_of(&killed), report_of(Path::new(&clean)));
 }

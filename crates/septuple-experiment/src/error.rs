@@ -44,6 +44,39 @@ pub enum ExperimentError {
         /// What was expected.
         expected: String,
     },
+    /// Shard directories that do not make up their sweep: runs missing, unfinished or present
+    /// in more than one directory.
+    #[error(
+        "the directories do not make up sweep {sweep:?}: {}",
+        incomplete(missing, unfinished, duplicated)
+    )]
+    Incomplete {
+        /// The sweep's name.
+        sweep: String,
+        /// Runs no directory holds.
+        missing: Vec<String>,
+        /// Runs that stopped before their last epoch, with where and when.
+        unfinished: Vec<String>,
+        /// Runs that more than one directory holds, with the directories.
+        duplicated: Vec<String>,
+    },
+}
+
+fn incomplete(missing: &[String], unfinished: &[String], duplicated: &[String]) -> String {
+    let mut parts = Vec::new();
+    for (what, list) in [
+        ("missing", missing),
+        ("unfinished", unfinished),
+        ("in more than one directory", duplicated),
+    ] {
+        if !list.is_empty() {
+            parts.push(format!("{what}: {}", list.join(", ")));
+        }
+    }
+    format!(
+        "{}; expected every run of the manifest exactly once, finished",
+        parts.join("; ")
+    )
 }
 
 impl ExperimentError {

@@ -15,6 +15,7 @@ pub mod overrides;
 pub mod report;
 pub mod runner;
 pub mod stats;
+pub mod sweep;
 
 pub use analysis::{analyze, c_n_minus_20_label, AnalysisRecord};
 pub use config::{paper_networks, Experiment, ExperimentConfig, NetworkSpec};

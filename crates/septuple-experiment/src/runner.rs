@@ -16,6 +16,12 @@ use septuple_train::{
 use crate::analysis::{analyze, laws_between, laws_between_at_gap, AnalysisRecord};
 use crate::config::{Experiment, NetworkSpec};
 use crate::error::ExperimentError;
+use crate::sweep::LossCurve;
+
+/// The stem of a run's files and its name in a sweep: `<network>-seed<seed>`.
+pub fn run_stem(network: &str, seed: u64) -> String {
+    format!("{network}-seed{seed}")
+}
 
 /// The entropy tolerance of the second law (7.6) along a run: S may rise by this much from one
 /// analyzed epoch to the next before it counts as a violation (rounding of S, a sum of N terms
@@ -105,7 +111,7 @@ pub struct RunOptions {
 
 /// The training and test sets of the experiment (pixels / 255, one-hot targets), after the
 /// settings are checked against the data.
-fn datasets(
+pub(crate) fn datasets(
     experiment: &Experiment,
     data: Option<&Path>,
 ) -> Result<(Dataset, Dataset), ExperimentError> {
@@ -148,51 +154,72 @@ pub fn run(
                 spec,
                 seed,
                 dir: &runs,
+                loss_curve: false,
             };
-            all.extend(one.records(&train, &test, options)?);
+            let label = if options.progress {
+                format!("{} seed {seed}", spec.name)
+            } else {
+                String::new()
+            };
+            all.extend(one.records(&train, &test, options.resume, label)?);
         }
     }
     Ok(all)
 }
 
 /// One network trained from one seed.
-struct OneRun<'a> {
-    experiment: &'a Experiment,
-    spec: &'a NetworkSpec,
-    seed: u64,
-    dir: &'a Path,
+pub(crate) struct OneRun<'a> {
+    pub(crate) experiment: &'a Experiment,
+    pub(crate) spec: &'a NetworkSpec,
+    pub(crate) seed: u64,
+    /// Where its files go.
+    pub(crate) dir: &'a Path,
+    /// Also keep the mean batch loss of every epoch in `<stem>.losses.csv` ([`LossCurve`]).
+    pub(crate) loss_curve: bool,
 }
 
 impl OneRun<'_> {
     /// The records of this run: read back if it finished before (and `resume`), else trained,
     /// from its checkpoint if `resume` and there is one.
-    fn records(
+    fn checkpoint_path(&self) -> PathBuf {
+        let stem = run_stem(&self.spec.name, self.seed);
+        self.dir.join(format!("{stem}.checkpoint.json"))
+    }
+
+    /// The epochs its checkpoint holds (0 without one).
+    pub(crate) fn epochs_done(&self) -> usize {
+        Checkpoint::<Layered<Builtin>>::load(self.checkpoint_path()).map_or(0, |c| c.epoch)
+    }
+
+    /// Whether its checkpoint holds every epoch.
+    pub(crate) fn finished(&self) -> bool {
+        self.epochs_done() == self.experiment.config().sgd.epochs
+    }
+
+    /// A non-empty `label` draws a progress bar with it.
+    pub(crate) fn records(
         &self,
         train: &Dataset,
         test: &Dataset,
-        options: &RunOptions,
+        resume: bool,
+        label: String,
     ) -> Result<Vec<AnalysisRecord>, ExperimentError> {
-        let resume = options.resume;
         let (name, seed) = (&self.spec.name, self.seed);
-        let stem = format!("{name}-seed{seed}");
+        let stem = run_stem(name, seed);
         let records = self.dir.join(format!("{stem}.jsonl"));
-        let checkpoint = self.dir.join(format!("{stem}.checkpoint.json"));
-        let finished = resume
-            && Checkpoint::<Layered<Builtin>>::load(&checkpoint)
-                .is_ok_and(|c| c.epoch == self.experiment.config().sgd.epochs);
-        if finished {
+        let checkpoint = self.checkpoint_path();
+        if resume && self.finished() {
             return Ok(read_json_lines(&records)?);
         }
         let trainer =
             Trainer::new(self.experiment.sgd(seed)?).with_schedule(AnalysisSchedule::LogSpaced);
         let mut analyzer = Analyzer::new(self.experiment, name, seed, records);
-        let label = if options.progress {
-            format!("{name} seed {seed}")
-        } else {
-            String::new()
-        };
-        let mut observers = Observers::new()
-            .with(Progress::new(label))
+        let mut observers = Observers::new().with(Progress::new(label));
+        if self.loss_curve {
+            // Before the checkpointer: a checkpoint's epoch is always in the curve's file.
+            observers.push(LossCurve::new(self.dir.join(format!("{stem}.losses.csv"))));
+        }
+        let mut observers = observers
             .with(&mut analyzer)
             .with(Checkpointer::new(&checkpoint).every(Duration::from_secs(30)));
         if resume && checkpoint.exists() {
