@@ -21,7 +21,8 @@ fn ranks(x: &[f64]) -> Vec<f64> {
     let mut i = 0;
     while i < order.len() {
         let mut j = i;
-        while j + 1 < order.len() && x[order[j + 1]] == x[order[i]] {
+        // Ties are exact equality: equal values share a rank, however close others are.
+        while j + 1 < order.len() && x[order[j + 1]].total_cmp(&x[order[i]]).is_eq() {
             j += 1;
         }
         let mean_rank = (i + j) as f64 / 2.0 + 1.0;
@@ -96,7 +97,7 @@ pub fn spearman_interval(rho: f64, n: usize, level: f64) -> Result<(f64, f64), S
             value: rho,
         });
     }
-    if rho.abs() == 1.0 {
+    if rho.abs() >= 1.0 {
         return Ok((rho, rho));
     }
     let normal = Normal::new(0.0, 1.0).expect("the standard normal");
