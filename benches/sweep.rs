@@ -1,7 +1,7 @@
 //! A sweep's runs side by side (one thread each) against one after another (each with all
 //! threads): the aggregate training samples per second of a small sweep of four runs (two
-//! architectures of the depth sweep, two seeds; 50 epochs on 2,000 digits, with the analyses
-//! of its log-spaced epochs), the whole sweep per iteration.
+//! architectures of the depth sweep, two seeds; 100 epochs on 2,000 digits, with the analyses
+//! of its log-spaced epochs 1, 2, 5, 10, 20, 50 and 100), the whole sweep per iteration.
 //!
 //! `cargo bench --bench sweep` (on the machine's cores; `RAYON_NUM_THREADS` sets the
 //! threads of the one-after-another mode)
@@ -14,10 +14,13 @@ use septuple_experiment::config::NetworkSpec;
 use septuple_experiment::sweep::{run_shard, Jobs, Shard, SweepManifest, SweepOptions};
 use septuple_experiment::ExperimentConfig;
 
+const EPOCHS: usize = 100;
+const SAMPLES: usize = 2000;
+
 fn manifest() -> SweepManifest {
     let mut c = ExperimentConfig::quick();
-    c.sgd.epochs = 50;
-    c.train_samples = 2000;
+    c.sgd.epochs = EPOCHS;
+    c.train_samples = SAMPLES;
     c.test_samples = 500;
     c.histogram_epochs = Vec::new();
     c.seeds = vec![1, 2];
@@ -41,7 +44,7 @@ fn manifest() -> SweepManifest {
 
 fn bench(c: &mut Criterion) {
     let sweep = manifest().check().unwrap();
-    let samples = (sweep.runs().len() * 50 * 2000) as u64;
+    let samples = (sweep.runs().len() * EPOCHS * SAMPLES) as u64;
     let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
     let mut group = c.benchmark_group("sweep_4_runs");
     group.sample_size(10);

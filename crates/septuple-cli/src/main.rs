@@ -58,6 +58,19 @@ enum SweepCommand {
     /// Build the report (sweep.md, runs.csv, trajectories.csv, figures/) from the directories
     /// of a sweep's shards; names the runs missing, unfinished or present twice.
     Merge(SweepMergeArgs),
+    /// List the runs of a manifest in order, with the shard of each for --shards N (a job
+    /// array needs N tasks, numbered 0 to N-1).
+    Plan(SweepPlanArgs),
+}
+
+#[derive(Debug, Args)]
+struct SweepPlanArgs {
+    /// The sweep's manifest.
+    #[arg(value_name = "MANIFEST")]
+    manifest: PathBuf,
+    /// How many shards.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive_whole_number)]
+    shards: usize,
 }
 
 #[derive(Debug, Args)]
@@ -276,6 +289,7 @@ fn main() -> ExitCode {
         Command::Landscape(a) => landscape(a),
         Command::Sweep(a) => match a.merge {
             Some(SweepCommand::Merge(m)) => sweep_merge(m),
+            Some(SweepCommand::Plan(p)) => sweep_plan(p),
             None => sweep(a.run),
         },
     };
@@ -296,6 +310,7 @@ fn main() -> ExitCode {
 type Result<T = (), E = Box<dyn Error>> = std::result::Result<T, E>;
 
 fn analyze(a: AnalyzeArgs) -> Result {
+    let layered_flags = a.activations.is_some() || a.layer_order.is_some();
     let mut load = LoadOptions::default();
     if let Some(acts) = a.activations {
         load = load.with_activations(acts);
@@ -306,6 +321,12 @@ fn analyze(a: AnalyzeArgs) -> Result {
     let loaded = load_model(&a.model, &load)?;
     for w in &loaded.warnings {
         eprintln!("septuple: warning: {w}");
+    }
+    if matches!(loaded.network, Model::Onnx(_)) && layered_flags {
+        eprintln!(
+            "septuple: warning: --activations and --layer-order apply to layered weight files; {} is an ONNX graph, whose activations and order are its own nodes: both flags are ignored",
+            a.model.display()
+        );
     }
     let inputs =
         SampleInputs::load_or_embedded(a.inputs.as_deref(), a.input_key.as_deref(), a.samples)?;
@@ -443,6 +464,23 @@ fn sweep(a: SweepRunArgs) -> Result {
         println!("{}", report.markdown());
         eprintln!("septuple sweep: report in {}", a.out.display());
     }
+    Ok(())
+}
+
+fn sweep_plan(a: SweepPlanArgs) -> Result {
+    let sweep = Sweep::load(&a.manifest)?;
+    let runs = sweep.runs();
+    println!("run\tshard\tname");
+    for (k, key) in runs.iter().enumerate() {
+        println!("{k}\t{}/{}\t{key}", k % a.shards, a.shards);
+    }
+    eprintln!(
+        "septuple sweep plan: {} runs of {} epochs in {} shards of at most {}",
+        runs.len(),
+        sweep.experiment().config().sgd.epochs,
+        a.shards,
+        runs.len().div_ceil(a.shards)
+    );
     Ok(())
 }
 

@@ -367,6 +367,13 @@ fn sweep_shards_merge_into_the_unsharded_report() {
         "{}",
         stderr(&o)
     );
+    // The plan lists the runs with the shard that runs each.
+    let o = septuple(&["sweep", "plan", &manifest, "--shards", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan = stdout(&o);
+    assert!(plan.contains("0\t0/4\td1-60-seed1\n"), "{plan}");
+    assert!(plan.contains("5\t1/4\td6-10x6-seed2\n"), "{plan}");
+    assert_eq!(plan.lines().count(), 1 + 6);
     let o = septuple(&["sweep", &manifest, "--shard", "3/3"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("0 <= i < n"), "{}", stderr(&o));
@@ -416,4 +423,27 @@ fn a_killed_sweep_resumes_to_the_uninterrupted_report() {
     let o = septuple(&["sweep", &manifest, "--out", &k, "--resume", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(report_of(&killed), report_of(Path::new(&clean)));
+}
+
+#[test]
+fn onnx_analysis_warns_that_layered_flags_do_not_apply() {
+    let model = fixture("onnx/ops_f32.onnx");
+    let inputs = fixture("onnx/ops_inputs.npy");
+    let o = septuple(&[
+        "analyze",
+        &model,
+        "--inputs",
+        &inputs,
+        "--activations",
+        "relu",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--activations and --layer-order apply to layered weight files"),
+        "{}",
+        stderr(&o)
+    );
+    let o = septuple(&["analyze", &model, "--inputs", &inputs, "--json"]);
+    assert!(!stderr(&o).contains("are ignored"), "{}", stderr(&o));
 }

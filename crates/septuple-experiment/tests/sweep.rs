@@ -67,6 +67,40 @@ fn report_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// runs.csv's efficiency columns, recomputed from the loss curves the runs wrote.
+fn check_efficiency_against_the_curves(dir: &Path) {
+    let csv = std::fs::read_to_string(dir.join("runs.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut n = 0;
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let key = format!("{}-seed{}", cells[col("network")], cells[col("seed")]);
+        let curve = septuple_experiment::sweep::read_loss_curve(
+            &dir.join("runs").join(format!("{key}.losses.csv")),
+            None,
+        )
+        .unwrap();
+        assert_eq!(curve.len(), 3);
+        let mean_log: f64 = curve.iter().map(|l| l.ln()).sum::<f64>() / 3.0;
+        let reported: f64 = cells[col("mean_log_loss")].parse().unwrap();
+        // The same sum in the same order: equal to the last bit.
+        assert_eq!(reported, mean_log, "{key}");
+        for level in [0.45, 0.4] {
+            let first = curve.iter().position(|&l| l <= level).map(|i| i + 1);
+            let cell = cells[col(&format!("epochs_to_{level}"))];
+            assert_eq!(
+                cell,
+                first.map_or(String::new(), |e| e.to_string()),
+                "{key} {level}"
+            );
+        }
+        n += 1;
+    }
+    assert_eq!(n, 6);
+}
+
 fn options(jobs: usize) -> SweepOptions {
     SweepOptions {
         jobs: Jobs::Fixed(NonZeroUsize::new(jobs).unwrap()),
@@ -84,6 +118,7 @@ fn sharded_and_merged_gives_the_unsharded_report_to_the_bit() {
     assert_eq!(outcome.runs.len(), 6);
     assert_eq!(outcome.samples_trained, 6 * 3 * 200);
     merge(std::slice::from_ref(&whole), &whole).unwrap();
+    check_efficiency_against_the_curves(&whole);
     // Two shards: one with its runs side by side, one with them one after another.
     let (a, b) = (root.join("a"), root.join("b"));
     run_shard(&sweep, Shard::new(0, 2).unwrap(), &a, &options(2)).unwrap();

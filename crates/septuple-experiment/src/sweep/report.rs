@@ -699,7 +699,7 @@ impl SweepReport {
                 r.test_accuracy
             );
             for e in &r.epochs_to_level {
-                let _ = write!(s, ",{}", opt(e.map(|v| v as f64)));
+                let _ = write!(s, ",{}", e.map_or(String::new(), |v| v.to_string()));
             }
             for q in &r.probes {
                 let _ = write!(
@@ -772,6 +772,11 @@ impl SweepReport {
             "log10 epoch",
             "skewness",
         );
+        let mut df_run = plot(
+            "DeltaF (8.10) at the gap's beta along the runs (mean over seeds)".into(),
+            "log10 epoch",
+            "DeltaF",
+        );
         let mut skew_depth = plot(
             format!("Skewness at epoch {epoch}"),
             "hidden layers",
@@ -799,6 +804,10 @@ impl SweepReport {
             skew_run
                 .curves
                 .push(Curve::line(name, mean_along(&runs, |r| r.skewness)));
+            df_run.curves.push(Curve::line(
+                name,
+                mean_along(&runs, |r| r.laplacian_f_gap.unwrap_or(f64::NAN)),
+            ));
             let mine: Vec<&RunSummary> = self.of_network(name).collect();
             let pts = |f: &dyn Fn(&RunSummary) -> Option<(f64, f64)>| -> Vec<(f64, f64)> {
                 mine.iter()
@@ -826,6 +835,7 @@ impl SweepReport {
         [
             ("sweep_loss_curves.svg", curves),
             ("sweep_skewness_along_runs.svg", skew_run),
+            ("sweep_laplacian_along_runs.svg", df_run),
             ("sweep_skewness_vs_depth.svg", skew_depth),
             ("sweep_laplacian_vs_depth.svg", df_depth),
             ("sweep_efficiency_vs_skewness.svg", area_skew),
