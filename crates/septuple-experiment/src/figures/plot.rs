@@ -90,13 +90,16 @@ pub struct HistogramPlot {
     pub marks: Vec<(f64, String)>,
 }
 
-const PALETTE: [RGBColor; 6] = [
+// Eight colours: a sweep's figures draw one series per architecture.
+const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(255, 127, 14),
     RGBColor(23, 190, 207),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
 ];
 
 fn padded(lo: f64, hi: f64) -> (f64, f64) {
