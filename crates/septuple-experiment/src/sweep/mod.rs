@@ -399,9 +399,10 @@ pub fn run_shard(
             dir: &dir,
             loss_curve: true,
         };
-        let done_before = options.resume && run.finished();
-        if !done_before {
-            let from = if options.resume { run.epochs_done() } else { 0 };
+        // One read of the checkpoint: finished runs are skipped, the others count the epochs
+        // they still train.
+        let from = if options.resume { run.epochs_done() } else { 0 };
+        if from < epochs {
             run.records(&train, &test, options.resume, label)?;
             trained.fetch_add((epochs - from) * train.len(), Ordering::Relaxed);
         }

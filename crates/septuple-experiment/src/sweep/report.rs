@@ -133,7 +133,8 @@ pub fn read_runs(dirs: &[PathBuf]) -> Result<(Sweep, Vec<SweepRun>), ExperimentE
                 ),
             ));
         }
-        for key in sweep.runs() {
+        // A shard writes only its own runs.
+        for key in shard.runs {
             match read_one(dir, &key, epochs)? {
                 Some(Found::Finished(run)) => {
                     found.entry(key).or_default().push((dir.clone(), run))
@@ -213,7 +214,36 @@ pub struct Probe {
     pub laplacian_f: Option<f64>,
 }
 
+/// The CSV columns of a [`Probe`], in the order of [`Probe::csv_cells`].
+const PROBE_COLUMNS: [&str; 9] = [
+    "n_dynamical",
+    "skewness",
+    "mu2_per_dynamical",
+    "mu3_per_dynamical",
+    "gap",
+    "gamma_measured",
+    "beta_gap",
+    "beta_energy",
+    "laplacian_f",
+];
+
 impl Probe {
+    /// Its values as CSV cells (empty where absent), in the order of [`PROBE_COLUMNS`].
+    fn csv_cells(&self) -> String {
+        format!(
+            "{},{},{},{},{},{},{},{},{}",
+            self.n_dynamical,
+            self.skewness,
+            self.mu2_per_dynamical,
+            self.mu3_per_dynamical,
+            opt(self.gap),
+            opt(self.gamma_measured),
+            opt(self.beta_gap),
+            opt(self.beta_energy),
+            opt(self.laplacian_f)
+        )
+    }
+
     fn of(r: &AnalysisRecord) -> Self {
         Probe {
             epoch: r.epoch,
@@ -240,8 +270,8 @@ pub struct RunSummary {
     /// For each of the sweep's U_d levels, the first epoch whose mean batch loss is at most
     /// it (None: never within the run).
     pub epochs_to_level: Vec<Option<usize>>,
-    /// The mean over epochs of ln U_d (the area under the log loss curve per epoch): lower
-    /// is more efficient.
+    /// The mean over epochs of ln U_d, U_d the boundary loss (2.11) averaged over the epoch's
+    /// batches (the area under the log loss curve per epoch): lower is more efficient.
     pub mean_log_loss: f64,
     /// The boundary loss (2.11) over the training set after the last epoch.
     pub final_loss: f64,
@@ -671,17 +701,7 @@ impl SweepReport {
             let _ = write!(s, ",epochs_to_{l}");
         }
         for e in self.sweep.probe_epochs() {
-            for q in [
-                "n_dynamical",
-                "skewness",
-                "mu2_per_dynamical",
-                "mu3_per_dynamical",
-                "gap",
-                "gamma_measured",
-                "beta_gap",
-                "beta_energy",
-                "laplacian_f",
-            ] {
+            for q in PROBE_COLUMNS {
                 let _ = write!(s, ",{q}@{e}");
             }
         }
@@ -702,19 +722,7 @@ impl SweepReport {
                 let _ = write!(s, ",{}", e.map_or(String::new(), |v| v.to_string()));
             }
             for q in &r.probes {
-                let _ = write!(
-                    s,
-                    ",{},{},{},{},{},{},{},{},{}",
-                    q.n_dynamical,
-                    q.skewness,
-                    q.mu2_per_dynamical,
-                    q.mu3_per_dynamical,
-                    opt(q.gap),
-                    opt(q.gamma_measured),
-                    opt(q.beta_gap),
-                    opt(q.beta_energy),
-                    opt(q.laplacian_f)
-                );
+                let _ = write!(s, ",{}", q.csv_cells());
             }
             s.push('\n');
         }
@@ -723,27 +731,21 @@ impl SweepReport {
 
     /// One line per run and analysis epoch: the quantities along the runs.
     pub fn trajectories_csv(&self) -> String {
-        let mut s = "network,seed,epoch,boundary_loss,test_accuracy,n_dynamical,skewness,mu2_per_dynamical,mu3_per_dynamical,gap,gamma_measured,beta_gap,beta_energy,laplacian_f\n".to_string();
+        let mut s = format!(
+            "network,seed,epoch,boundary_loss,test_accuracy,{}\n",
+            PROBE_COLUMNS.join(",")
+        );
         for run in &self.runs {
             for r in &run.records {
-                let q = Probe::of(r);
                 let _ = writeln!(
                     s,
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{}",
                     r.network,
                     r.seed,
                     r.epoch,
                     r.boundary_loss,
                     r.test_accuracy,
-                    q.n_dynamical,
-                    q.skewness,
-                    q.mu2_per_dynamical,
-                    q.mu3_per_dynamical,
-                    opt(q.gap),
-                    opt(q.gamma_measured),
-                    opt(q.beta_gap),
-                    opt(q.beta_energy),
-                    opt(q.laplacian_f)
+                    Probe::of(r).csv_cells()
                 );
             }
         }
