@@ -122,6 +122,26 @@ fn every_supported_op_matches_onnxruntime() {
     );
 }
 
+#[test]
+fn one_dimensional_convolutions_match_onnxruntime() {
+    let model = onnx("conv1d_f32.onnx");
+    let net = &model.network;
+    net.feedforward().unwrap();
+    assert_eq!(model.input_shape, [1, 2, 16]);
+    // 32 inputs; Conv 4 x 9; grouped dilated Conv 4 x 9; AveragePool 4 x 5; Conv 3 x 5; Gemm 3.
+    assert_eq!(net.n_neurons(), 32 + 36 + 36 + 20 + 15 + 3);
+    let inputs = load_inputs(fixture("conv1d_inputs.npy"), None).unwrap();
+    assert_eq!(inputs.sample_shape(), [2, 16]);
+    let ours = net.predict(inputs.matrix()).unwrap();
+    // float32 reference through 5 layers of <= 12-term sums: see lenet_f32 above.
+    let err = worst(&ours, &npy2("conv1d_f32_ort.npy"));
+    assert!(err < 1e-5, "max relative difference {err}");
+    // det G = 1 (Sec. 7) on the exact spectrum of the 142 neurons, as for the 2-D graph below.
+    let opts = AnalysisOptions::default().with_method(Method::Dense);
+    let a = analyze(net, inputs.matrix(), &opts, &Faer::default()).unwrap();
+    assert!(a.report().sum_log_lambda.abs() < 1e-8);
+}
+
 fn npy_inputs(name: &str) -> Array2<f64> {
     load_inputs(fixture(name), None).unwrap().into_matrix()
 }

@@ -525,7 +525,9 @@ fn window_axis(
     Ok((begin, end, (padded - span) / stride + 1))
 }
 
-/// The spatial window parameters of a Conv or AveragePool on a [1, C, H, W] input.
+/// The spatial window parameters of a Conv or AveragePool on a [1, C, H, W] input; a 1-D
+/// input [1, C, L] is the 2-D case with H = 1 (kernel height, stride and dilation 1, no padding
+/// along H), which gives the same neurons in the same row-major order.
 struct Window {
     stride: [usize; 2],
     dilation: [usize; 2],
@@ -533,41 +535,72 @@ struct Window {
     out: [usize; 2],
 }
 
+/// A per-axis attribute of a node on `rank`-D spatial data (1 or 2) as its 2-D form: `[a]`
+/// becomes `[fill, a]`; `None` when absent, an empty list when its length is not `rank` (the
+/// caller's check then names the attribute as written).
+fn lifted(node: &Node<'_>, name: &str, rank: usize, fill: i64) -> Option<Vec<i64>> {
+    let v = node.ints(name)?;
+    Some(match (rank, v) {
+        (1, &[a]) => vec![fill, a],
+        (2, &[a, b]) => vec![a, b],
+        _ => Vec::new(),
+    })
+}
+
+/// The `pads` of a node on `rank`-D data as its 2-D form (top, left, bottom, right): a 1-D
+/// `[begin, end]` becomes `[0, begin, 0, end]`; a list of another length than 2 `rank` becomes
+/// empty (the caller's check names it).
+fn lifted_pads(node: &Node<'_>, rank: usize) -> Option<Vec<i64>> {
+    let p = node.ints("pads")?;
+    Some(match (rank, p) {
+        (1, &[b, e]) => vec![0, b, 0, e],
+        (2, p) if p.len() == 4 => p.to_vec(),
+        _ => Vec::new(),
+    })
+}
+
 fn window(node: &Node<'_>, input: &[usize], kernel: [usize; 2]) -> Result<Window, IoError> {
+    let rank = input.len() - 2;
     let positive = |name: &str, default: usize| -> Result<[usize; 2], IoError> {
-        match node.ints(name) {
+        match lifted(node, name, rank, 1).as_deref() {
             None => Ok([default; 2]),
-            Some([a, b]) if *a > 0 && *b > 0 => Ok([*a as usize, *b as usize]),
-            Some(v) => Err(graph_err(
+            Some(&[a, b]) if a > 0 && b > 0 => Ok([a as usize, b as usize]),
+            Some(_) => Err(graph_err(
                 &node.label,
-                format!("{name} {v:?}; expected two positive integers (2-D spatial data)"),
+                format!(
+                    "{name} {:?}; expected {rank} positive integer(s), one per spatial axis",
+                    node.ints(name).unwrap_or_default()
+                ),
             )),
         }
     };
     let stride = positive("strides", 1)?;
     let dilation = positive("dilations", 1)?;
-    let pads = match node.ints("pads") {
+    let pads = match lifted_pads(node, rank) {
         None => [0; 4],
         Some(p) if p.len() == 4 && p.iter().all(|&v| (0..=1 << 20).contains(&v)) => {
             [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
         }
-        Some(p) => {
+        Some(_) => {
             return Err(graph_err(
                 &node.label,
                 format!(
-                    "pads {p:?}; expected four non-negative integers (top, left, bottom, right)"
+                    "pads {:?}; expected {} non-negative integers (the begins of the spatial axes, then their ends)",
+                    node.ints("pads").unwrap_or_default(),
+                    2 * rank
                 ),
             ))
         }
     };
     let auto_pad = node.string("auto_pad").unwrap_or_default();
+    let hw = image_hw(input);
     let mut begin = [0; 2];
     let mut out = [0; 2];
     for a in 0..2 {
         let (b, _, o) = window_axis(
             &node.label,
             &auto_pad,
-            input[2 + a],
+            hw[a],
             kernel[a],
             stride[a],
             dilation[a],
@@ -591,14 +624,35 @@ fn source(w: &Window, hw: [usize; 2], o: [usize; 2], k: [usize; 2]) -> Option<us
     (y < hw[0] && x < hw[1]).then_some(y * hw[1] + x)
 }
 
+/// Checks that a Conv or AveragePool input is [1, C, L] (1-D) or [1, C, H, W] (2-D).
 fn check_image(node: &Node<'_>, shape: &[usize]) -> Result<(), IoError> {
-    if shape.len() != 4 || shape[0] != 1 {
+    if !(shape.len() == 3 || shape.len() == 4) || shape[0] != 1 {
         return Err(graph_err(
             &node.label,
-            format!("input of shape {shape:?}; expected [1, C, H, W] (2-D images, batch 1)"),
+            format!(
+                "input of shape {shape:?}; expected [1, C, L] or [1, C, H, W] (1-D or 2-D data, batch 1)"
+            ),
         ));
     }
     Ok(())
+}
+
+/// The spatial size (H, W) of a checked [1, C, L] or [1, C, H, W] input, L as (1, L).
+fn image_hw(shape: &[usize]) -> [usize; 2] {
+    match shape {
+        [_, _, l] => [1, *l],
+        [_, _, h, w, ..] => [*h, *w],
+        _ => unreachable!("check_image admits ranks 3 and 4 only"),
+    }
+}
+
+/// The output shape of a Conv or AveragePool of `channels` on `rank`-D data.
+fn image_shape(rank: usize, channels: usize, out: [usize; 2]) -> Vec<usize> {
+    if rank == 1 {
+        vec![1, channels, out[1]]
+    } else {
+        vec![1, channels, out[0], out[1]]
+    }
 }
 
 struct Importer<'g> {
@@ -928,15 +982,20 @@ impl<'g> Importer<'g> {
         let x = self.b.resolve(node.input(0).unwrap_or(""), x)?;
         let w = self.constant(node, 1)?;
         let wv = w.floats(&node.label)?;
-        let (c_in, h, wd) = (x.shape[1], x.shape[2], x.shape[3]);
-        let &[m, cg, kh, kw] = w.shape.as_slice() else {
-            return Err(graph_err(
-                &node.label,
-                format!(
-                    "weight of shape {:?}; expected [M, C/group, kH, kW]",
-                    w.shape
-                ),
-            ));
+        let rank = x.shape.len() - 2;
+        let (c_in, [h, wd]) = (x.shape[1], image_hw(&x.shape));
+        let (m, cg, kh, kw) = match *w.shape.as_slice() {
+            [m, cg, kh, kw] if rank == 2 => (m, cg, kh, kw),
+            [m, cg, kw] if rank == 1 => (m, cg, 1, kw),
+            _ => {
+                return Err(graph_err(
+                    &node.label,
+                    format!(
+                        "weight of shape {:?} on input {:?}; expected [M, C/group, kL] (1-D) or [M, C/group, kH, kW] (2-D)",
+                        w.shape, x.shape
+                    ),
+                ))
+            }
         };
         let group = usize::try_from(node.int("group", 1)?)
             .ok()
@@ -948,13 +1007,14 @@ impl<'g> Importer<'g> {
                 format!("weight {:?} with group {group} on {c_in} input channels; expected [M, C/group, kH, kW] with M a multiple of group", w.shape),
             ));
         }
-        if let Some(ks) = node.ints("kernel_shape") {
+        if let Some(ks) = lifted(node, "kernel_shape", rank, 1) {
             if ks != [kh as i64, kw as i64] {
                 return Err(graph_err(
                     &node.label,
                     format!(
-                        "kernel_shape {ks:?} differs from the weight's {:?}",
-                        [kh, kw]
+                        "kernel_shape {:?} differs from the weight's {:?}",
+                        node.ints("kernel_shape").unwrap_or_default(),
+                        &w.shape[2..]
                     ),
                 ));
             }
@@ -1000,7 +1060,7 @@ impl<'g> Importer<'g> {
             |o| bias[o / (oh * ow)],
         )?;
         Ok(Value::Data(Data {
-            shape: vec![1, m, oh, ow],
+            shape: image_shape(rank, m, win.out),
             forms,
             pending: true,
         }))
@@ -1013,14 +1073,16 @@ impl<'g> Importer<'g> {
         if node.int("ceil_mode", 0)? != 0 {
             return Err(graph_err(&node.label, "ceil_mode = 1; expected 0 (floor)"));
         }
-        let kernel = match node.ints("kernel_shape") {
-            Some([a, b]) if *a > 0 && *b > 0 => [*a as usize, *b as usize],
-            other => {
-                return Err(graph_err(
-                    &node.label,
-                    format!("kernel_shape {other:?}; expected two positive integers"),
-                ))
-            }
+        let rank = x.shape.len() - 2;
+        let kernel = match lifted(node, "kernel_shape", rank, 1).as_deref() {
+            Some(&[a, b]) if a > 0 && b > 0 => [a as usize, b as usize],
+            _ => return Err(graph_err(
+                &node.label,
+                format!(
+                    "kernel_shape {:?}; expected {rank} positive integer(s), one per spatial axis",
+                    node.ints("kernel_shape")
+                ),
+            )),
         };
         if node
             .ints("dilations")
@@ -1033,7 +1095,7 @@ impl<'g> Importer<'g> {
         }
         let include_pad = node.int("count_include_pad", 0)? != 0;
         let win = window(node, &x.shape, kernel)?;
-        let (c, h, wd) = (x.shape[1], x.shape[2], x.shape[3]);
+        let (c, [h, wd]) = (x.shape[1], image_hw(&x.shape));
         let [oh, ow] = win.out;
         let full = (kernel[0] * kernel[1]) as f64;
         let forms = self.b.affine(
@@ -1064,7 +1126,7 @@ impl<'g> Importer<'g> {
             |_| 0.0,
         )?;
         Ok(Value::Data(Data {
-            shape: vec![1, c, oh, ow],
+            shape: image_shape(rank, c, win.out),
             forms,
             pending: true,
         }))

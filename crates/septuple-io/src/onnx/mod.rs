@@ -189,6 +189,15 @@ mod tests {
         }
     }
 
+    fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: Some(name.into()),
+            ints: v.to_vec(),
+            r#type: Some(AttributeType::Ints as i32),
+            ..Default::default()
+        }
+    }
+
     fn float_attr(name: &str, f: f32) -> AttributeProto {
         AttributeProto {
             name: Some(name.into()),
@@ -421,6 +430,32 @@ mod tests {
                 value_info("x", &[1, 2, 3, 3]),
                 vec![floats("W", &[1, 3, 1, 1], &[1.0; 3])],
                 "C/group",
+            ),
+            (
+                // 3-D data (volumes) are not imported.
+                vec![node("Conv", &["x", "W"], "y", vec![])],
+                value_info("x", &[1, 1, 2, 2, 2]),
+                vec![floats("W", &[1, 1, 1, 1, 1], &[1.0])],
+                "expected [1, C, L] or [1, C, H, W]",
+            ),
+            (
+                // A 2-D kernel on 1-D data.
+                vec![node("Conv", &["x", "W"], "y", vec![])],
+                value_info("x", &[1, 1, 4]),
+                vec![floats("W", &[1, 1, 1, 1], &[1.0])],
+                "expected [M, C/group, kL] (1-D)",
+            ),
+            (
+                // Two strides for one spatial axis.
+                vec![node(
+                    "Conv",
+                    &["x", "W"],
+                    "y",
+                    vec![ints_attr("strides", &[1, 1])],
+                )],
+                value_info("x", &[1, 1, 4]),
+                vec![floats("W", &[1, 1, 1], &[1.0])],
+                "expected 1 positive integer(s)",
             ),
             (
                 vec![node("MatMul", &["W", "x"], "y", vec![])],
