@@ -20,7 +20,9 @@ use serde::Serialize;
 
 use crate::core::{Activation, Layered};
 use crate::io::{IoError, SampleInputs};
-use crate::spectral::{analyze, AnalysisOptions, AnalysisReport, Faer, SpectralError};
+use crate::spectral::{
+    analyze, AnalysisOptions, AnalysisReport, Faer, SpectralError, SpectrumBackend,
+};
 
 /// What can go wrong in [`analyze_layered`].
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +63,22 @@ pub fn analyze_layered<A: Activation>(
     inputs_name: &str,
     options: &AnalysisOptions,
 ) -> Result<FileReport, FileReportError> {
+    analyze_layered_with(net, file, inputs, inputs_name, options, &Faer::default())
+}
+
+/// [`analyze_layered`] with the dense linear algebra of `backend` (for example
+/// [`Faer`] with more threads, or `Lapack` with the `openblas` feature).
+pub fn analyze_layered_with<A: Activation>(
+    net: &Layered<A>,
+    file: &str,
+    inputs: &SampleInputs,
+    inputs_name: &str,
+    options: &AnalysisOptions,
+    backend: &dyn SpectrumBackend,
+) -> Result<FileReport, FileReportError> {
     let layers = net.layer_sizes().to_vec();
     inputs.check_fits(inputs_name, layers[0])?;
-    let analysis = analyze(net, inputs.matrix(), options, &Faer::default())?;
+    let analysis = analyze(net, inputs.matrix(), options, backend)?;
     Ok(FileReport {
         file: file.to_string(),
         layers,

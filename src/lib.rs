@@ -35,4 +35,4 @@ pub use septuple_train as train;
 
 mod file_report;
 
-pub use file_report::{analyze_layered, FileReport, FileReportError};
+pub use file_report::{analyze_layered, analyze_layered_with, FileReport, FileReportError};

@@ -12,7 +12,9 @@ use septuple::io::{
     load_model, parse_activations, parse_layer_order, Activations, LayerOrder, LoadOptions, Model,
     SampleInputs,
 };
-use septuple::spectral::{analyze as analyze_network, AnalysisOptions, Faer, Method};
+use septuple::spectral::{
+    analyze as analyze_network, AnalysisOptions, Faer, Method, SpectrumBackend,
+};
 use septuple::thermo::Landscape;
 use septuple::train::Batch;
 use septuple_experiment::figures::{landscape_plot, FIG1_RANGE};
@@ -158,6 +160,15 @@ struct AnalyzeArgs {
     /// matrix-free: the seed of the probe vectors [default: 0].
     #[arg(long, value_name = "S", value_parser = whole_number_u64)]
     seed: Option<u64>,
+    /// dense and structured: the linear-algebra backend, faer (pure Rust) or lapack (the
+    /// system OpenBLAS; needs a build with `--features openblas`).
+    #[arg(long, value_name = "NAME", default_value = "faer", value_parser = backend_name)]
+    backend: Backend,
+    /// dense and structured with faer: its threads. Its blocked algorithms split the work by
+    /// this number, so a given value gives the same bits on any machine; different values can
+    /// differ in the last digits.
+    #[arg(long, value_name = "T", default_value_t = 1, value_parser = positive_whole_number)]
+    threads: usize,
     /// Print the report as JSON (stable keys) instead of a table.
     #[arg(long)]
     json: bool,
@@ -238,6 +249,25 @@ fn positive_whole_number(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("expected a whole number >= 1".to_string()),
+    }
+}
+
+/// The dense backends of `analyze --backend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Faer,
+    #[cfg(feature = "openblas")]
+    Lapack,
+}
+
+fn backend_name(s: &str) -> Result<Backend, String> {
+    match s.trim() {
+        "faer" => Ok(Backend::Faer),
+        #[cfg(feature = "openblas")]
+        "lapack" => Ok(Backend::Lapack),
+        #[cfg(not(feature = "openblas"))]
+        "lapack" => Err("lapack needs a build with the openblas feature and the system OpenBLAS (cargo install --path crates/septuple-cli --features openblas); this build has faer only".to_string()),
+        _ => Err("expected faer or lapack".to_string()),
     }
 }
 
@@ -369,9 +399,22 @@ fn analyze(a: AnalyzeArgs) -> Result {
         None => "the embedded MNIST subset".to_string(),
     };
     let model = a.model.display().to_string();
+    let faer = Faer { threads: a.threads };
+    let backend: &dyn SpectrumBackend = match a.backend {
+        Backend::Faer => &faer,
+        #[cfg(feature = "openblas")]
+        Backend::Lapack => &septuple::spectral::Lapack,
+    };
     match &loaded.network {
         Model::Layered(net) => {
-            let report = septuple::analyze_layered(net, &model, &inputs, &inputs_name, &options)?;
+            let report = septuple::analyze_layered_with(
+                net,
+                &model,
+                &inputs,
+                &inputs_name,
+                &options,
+                backend,
+            )?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -382,8 +425,7 @@ fn analyze(a: AnalyzeArgs) -> Result {
             // An imported graph (ONNX): the network has no layers to list.
             let net = other.as_network();
             inputs.check_fits(&inputs_name, net.inputs().len())?;
-            let report =
-                analyze_network(net, inputs.matrix(), &options, &Faer::default())?.report();
+            let report = analyze_network(net, inputs.matrix(), &options, backend)?.report();
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

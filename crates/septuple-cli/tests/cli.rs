@@ -86,6 +86,51 @@ fn usage_errors_exit_2_and_name_the_flag() {
     assert!(stderr(&o).contains("--beta"));
     let o = septuple(&["deep-vs-shallow", "--paper", "--smoke"]);
     assert_eq!(o.status.code(), Some(2));
+    let o = septuple(&["analyze", "x.npz", "--backend", "magma"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("expected faer or lapack"));
+    let o = septuple(&["analyze", "x.npz", "--threads", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--threads"));
+}
+
+#[cfg(not(feature = "openblas"))]
+#[test]
+fn lapack_without_the_openblas_build_says_how_to_get_it() {
+    let o = septuple(&["analyze", "x.npz", "--backend", "lapack"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--features openblas"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_dense_backends_and_thread_counts_agree() {
+    // The eigenvalue problem of the 14-neuron fixture solved by faer with 1 and 2 threads (and
+    // LAPACK in an openblas build): backward-stable solvers of the same matrix agree to a few
+    // hundred ulp of the largest |log lambda| (~10), so 1e-10 absolute leaves room.
+    let inputs = fixture_inputs("cli-backends");
+    let model = fixture("mlp_f64.npz");
+    let base = [
+        "analyze", &model, "--inputs", &inputs, "--method", "dense", "--json",
+    ];
+    let one = json_of(&base);
+    let mut variants = vec![vec!["--threads", "2"]];
+    if cfg!(feature = "openblas") {
+        variants.push(vec!["--backend", "lapack"]);
+    }
+    for extra in variants {
+        let mut args = base.to_vec();
+        args.extend(extra.iter().copied());
+        let other = json_of(&args);
+        let (a, b) = (
+            one["log_lambda"].as_array().unwrap(),
+            other["log_lambda"].as_array().unwrap(),
+        );
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() < 1e-10, "{extra:?}: {x} vs {y}");
+        }
+    }
 }
 
 #[test]
