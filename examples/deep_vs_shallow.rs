@@ -10,11 +10,12 @@
 //!   --paper          the paper's scale: 30,000 epochs, one seed
 //!   --smoke          a few epochs on a few hundred samples (for CI)
 //!   --epochs N  --batch B|full  --lr X  --seeds K  --data DIR  --out DIR
+//!   --analyses-per-decade K  analyze at K epochs per decade (default 1, 2, 5, 10, 20, ...)
 //!   --resume         continue an interrupted run in DIR from its checkpoints (finished runs
 //!                    are read back)
 //!   --quiet          no progress bars
 //! Writes into `results/deep_vs_shallow/` (or --out): metrics.csv, metrics.json, summary.md,
-//! figures/*.svg, runs/ (per-run records and checkpoints).
+//! figures/*.svg, runs/ (per-run records, per-epoch losses and checkpoints).
 
 use std::path::PathBuf;
 
@@ -47,6 +48,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             "--batch" => overrides.batch = Some(parse_batch(&value()?)?),
             "--lr" => overrides.learning_rate = Some(value()?.parse()?),
             "--seeds" => overrides.seeds = Some(value()?.parse()?),
+            "--analyses-per-decade" => overrides.analyses_per_decade = Some(value()?.parse()?),
             "--data" => options.data = Some(value()?.into()),
             "--out" => out = value()?.into(),
             "--resume" => options.resume = true,

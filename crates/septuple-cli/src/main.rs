@@ -194,6 +194,10 @@ struct DeepVsShallowArgs {
     /// Runs of each network, with seeds 1..=K.
     #[arg(long, value_name = "K", value_parser = whole_number_u64)]
     seeds: Option<u64>,
+    /// Analyze (U, the spectrum, the thermodynamics) at K epochs per decade, evenly in log
+    /// epoch [default: 1, 2, 5, 10, 20, 50, ...]; U_d is kept at every epoch regardless.
+    #[arg(long, value_name = "K", value_parser = positive_whole_number)]
+    analyses_per_decade: Option<usize>,
     /// A directory with MNIST IDX files [default: the embedded 10,000-digit subset].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
@@ -448,6 +452,7 @@ fn deep_vs_shallow(a: DeepVsShallowArgs) -> Result {
         batch: a.batch,
         learning_rate: a.lr,
         seeds: a.seeds,
+        analyses_per_decade: a.analyses_per_decade,
     };
     let experiment = overrides.check()?;
     eprintln!(

@@ -84,6 +84,12 @@ pub struct ExperimentConfig {
     /// The solver of the bulk states of Eq. (3.2), for the bulk loss U = U_0 of Eq. (4.1).
     #[serde(default)]
     pub bulk_solver: BulkSolver,
+    /// The analysis epochs (where U, the spectrum and the thermodynamics are computed): `k`
+    /// per decade, evenly in log epoch ([`AnalysisSchedule::PerDecade`]), or with `None` (the
+    /// default) 1, 2, 5, 10, 20, 50, ... ([`AnalysisSchedule::LogSpaced`]). The last epoch is
+    /// always analyzed; U_d is kept at every epoch regardless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analyses_per_decade: Option<usize>,
 }
 
 impl ExperimentConfig {
@@ -106,6 +112,7 @@ impl ExperimentConfig {
             histogram_epochs: vec![100, 1000, 10000],
             gamma: default_gamma(),
             bulk_solver: BulkSolver::default(),
+            analyses_per_decade: None,
         }
     }
 
@@ -148,7 +155,17 @@ impl ExperimentConfig {
                 "a count whose sum with train_samples fits in memory",
             ));
         }
-        check_histogram_epochs(&self.histogram_epochs, self.sgd.epochs)?;
+        if let Some(k) = self.analyses_per_decade {
+            if !(1..=1000).contains(&k) {
+                return Err(ExperimentError::config(
+                    "analyses_per_decade",
+                    k,
+                    "a whole number of analyses per decade of epochs, 1 to 1,000",
+                ));
+            }
+        }
+        let schedule = analysis_schedule(self.analyses_per_decade);
+        check_histogram_epochs(&self.histogram_epochs, self.sgd.epochs, &schedule)?;
         if !(self.gamma > 0.0 && self.gamma < 1.0) {
             return Err(ExperimentError::config(
                 "gamma",
@@ -232,14 +249,28 @@ fn check_networks(networks: &[NetworkSpec]) -> Result<(), ExperimentError> {
     Ok(())
 }
 
-fn check_histogram_epochs(epochs: &[usize], total: usize) -> Result<(), ExperimentError> {
-    let schedule = AnalysisSchedule::LogSpaced;
+/// The analysis epochs of `analyses_per_decade` (see [`ExperimentConfig`]).
+pub(crate) fn analysis_schedule(analyses_per_decade: Option<usize>) -> AnalysisSchedule {
+    match analyses_per_decade {
+        Some(k) => AnalysisSchedule::PerDecade(k),
+        None => AnalysisSchedule::LogSpaced,
+    }
+}
+
+fn check_histogram_epochs(
+    epochs: &[usize],
+    total: usize,
+    schedule: &AnalysisSchedule,
+) -> Result<(), ExperimentError> {
     for (i, &e) in epochs.iter().enumerate() {
         if !schedule.contains(e, total) {
             return Err(ExperimentError::config(
                 format!("histogram_epochs[{i}]"),
                 e,
-                "an analysis epoch: 1, 2, 5, 10, 20, 50, ... or the last one",
+                format!(
+                    "an analysis epoch: {} or the last one",
+                    schedule.describe(total)
+                ),
             ));
         }
         if epochs[..i].contains(&e) {
@@ -303,6 +334,11 @@ impl Experiment {
     /// The settings.
     pub fn config(&self) -> &ExperimentConfig {
         &self.config
+    }
+
+    /// The analysis epochs of every run (`analyses_per_decade`).
+    pub fn schedule(&self) -> AnalysisSchedule {
+        analysis_schedule(self.config.analyses_per_decade)
     }
 
     /// The SGD settings of the run with `seed`.

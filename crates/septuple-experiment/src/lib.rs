@@ -20,7 +20,9 @@ pub mod sweep;
 pub use analysis::{analyze, c_n_minus_20_label, AnalysisRecord};
 pub use config::{paper_networks, Experiment, ExperimentConfig, NetworkSpec};
 pub use error::ExperimentError;
-pub use figures::{all_figures, landscape_plot, write_figures, Figure};
+pub use figures::{
+    all_figures, landscape_plot, read_loss_curves, write_figures, Figure, LossCurves,
+};
 pub use overrides::{run_and_report, Overrides, Preset};
 pub use report::{metrics_csv, runs_of, write_outputs, NetworkReport, Report};
 pub use runner::{run, Analyzer, RunOptions};

@@ -61,6 +61,8 @@ pub struct Overrides {
     pub learning_rate: Option<f64>,
     /// Seeds 1..=k: k runs of every network.
     pub seeds: Option<u64>,
+    /// Analyses per decade of epochs ([`ExperimentConfig::analyses_per_decade`]).
+    pub analyses_per_decade: Option<usize>,
 }
 
 impl Overrides {
@@ -78,6 +80,9 @@ impl Overrides {
         }
         if let Some(k) = self.seeds {
             config.seeds = (1..=k).collect();
+        }
+        if let Some(k) = self.analyses_per_decade {
+            config.analyses_per_decade = Some(k);
         }
         config
     }
@@ -125,11 +130,12 @@ impl Experiment {
     pub fn describe(&self) -> String {
         let c = self.config();
         format!(
-            "{} epochs, batch {}, lr {}, seeds {:?}",
+            "{} epochs, batch {}, lr {}, seeds {:?}, analyses at epochs {}",
             c.sgd.epochs,
             BatchText(c.sgd.batch),
             c.sgd.learning_rate,
-            c.seeds
+            c.seeds,
+            self.schedule().describe(c.sgd.epochs)
         )
     }
 }
@@ -158,6 +164,7 @@ mod tests {
             batch: Some(Batch::Full),
             learning_rate: Some(0.5),
             seeds: Some(3),
+            analyses_per_decade: Some(10),
         };
         let c = o.config();
         let mut expected = ExperimentConfig::paper();
@@ -165,12 +172,14 @@ mod tests {
         expected.sgd.batch = Batch::Full;
         expected.sgd.learning_rate = 0.5;
         expected.seeds = vec![1, 2, 3];
+        expected.analyses_per_decade = Some(10);
         assert_eq!(c, expected);
         let e = o.check().unwrap();
         assert_eq!(
             e.describe(),
-            "7 epochs, batch full, lr 0.5, seeds [1, 2, 3]"
+            "7 epochs, batch full, lr 0.5, seeds [1, 2, 3], analyses at epochs 1, 2, 3, 4, 5, 6, ..."
         );
+        assert_eq!(e.schedule().epochs(7), [1, 2, 3, 4, 5, 6, 7]);
     }
 
     #[test]
@@ -189,6 +198,14 @@ mod tests {
         }
         .check()
         .is_err());
+        assert!(matches!(
+            Overrides {
+                analyses_per_decade: Some(0),
+                ..Overrides::default()
+            }
+            .check(),
+            Err(ExperimentError::Config { field, .. }) if field == "analyses_per_decade"
+        ));
     }
 
     #[test]

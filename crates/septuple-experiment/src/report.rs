@@ -11,7 +11,7 @@ use septuple_train::{Batch, Objective, Schedule, SgdConfig};
 use crate::analysis::{c_n_minus_20_label, AnalysisRecord};
 use crate::config::{Experiment, ExperimentConfig};
 use crate::error::ExperimentError;
-use crate::figures::write_figures;
+use crate::figures::{read_loss_curves, write_figures};
 use crate::stats::{linear_fit, linearity_test, over_seeds, OverSeeds};
 
 /// Per-network results over seeds: each quantity at the last analysis epoch all seeds reached,
@@ -696,7 +696,8 @@ pub fn write_outputs(
             .map_err(|e| ExperimentError::file(&json, e))?
             .as_bytes(),
     )?;
-    write_figures(experiment, records, &out.join("figures"))?;
+    let curves = read_loss_curves(&out.join("runs"), records)?;
+    write_figures(experiment, records, &curves, &out.join("figures"))?;
     let md = out.join("summary.md");
     septuple_io::write_atomic(&md, report.markdown().as_bytes())?;
     // Every output is in place: what is left of a killed writer's temporary files goes.

@@ -9,8 +9,8 @@ use septuple_io::{Mnist, SplitSizes};
 use septuple_thermo::{EigenvalueSplit, LawChecker};
 use septuple_train::jsonl::{read_json_lines, write_json_lines};
 use septuple_train::{
-    AnalysisSchedule, Checkpoint, Checkpointer, Context, Dataset, Observer, ObserverError,
-    Observers, Progress, Trainer,
+    Checkpoint, Checkpointer, Context, Dataset, Observer, ObserverError, Observers, Progress,
+    Trainer,
 };
 
 use crate::analysis::{analyze, laws_between, laws_between_at_gap, AnalysisRecord};
@@ -128,7 +128,8 @@ pub(crate) fn datasets(
 }
 
 /// Train and analyze every network for every seed, writing `<out>/runs/<net>-seed<k>.jsonl`
-/// (the analysis records) and `<net>-seed<k>.checkpoint.json` (the resumable state), and
+/// (the analysis records), `<net>-seed<k>.losses.csv` (U_d of every epoch, Eq. 2.11, as the
+/// mean batch loss: [`LossCurve`]) and `<net>-seed<k>.checkpoint.json` (the resumable state), and
 /// return all records, seed by seed and network by network. See [`RunOptions`] for resuming.
 pub fn run(
     experiment: &Experiment,
@@ -154,7 +155,7 @@ pub fn run(
                 spec,
                 seed,
                 dir: &runs,
-                loss_curve: false,
+                loss_curve: true,
             };
             let label = if options.progress {
                 format!("{} seed {seed}", spec.name)
@@ -212,12 +213,14 @@ impl OneRun<'_> {
             return Ok(read_json_lines(&records)?);
         }
         let trainer =
-            Trainer::new(self.experiment.sgd(seed)?).with_schedule(AnalysisSchedule::LogSpaced);
+            Trainer::new(self.experiment.sgd(seed)?).with_schedule(self.experiment.schedule());
         let mut analyzer = Analyzer::new(self.experiment, name, seed, records);
         let mut observers = Observers::new().with(Progress::new(label));
-        if self.loss_curve {
+        let curve = self.dir.join(format!("{stem}.losses.csv"));
+        // A run resumed from a checkpoint written without a curve goes on without one.
+        if self.loss_curve && (!(resume && checkpoint.exists()) || curve.exists()) {
             // Before the checkpointer: a checkpoint's epoch is always in the curve's file.
-            observers.push(LossCurve::new(self.dir.join(format!("{stem}.losses.csv"))));
+            observers.push(LossCurve::new(curve));
         }
         let mut observers = observers
             .with(&mut analyzer)

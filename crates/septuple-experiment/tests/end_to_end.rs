@@ -107,6 +107,16 @@ fn tiny_experiment_end_to_end() {
     ] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
+    // U_d of every epoch (Eq. 2.11): each run keeps its curve of all 5 epochs, and Fig. 2
+    // draws it for the shown seed of each network.
+    let curves = septuple_experiment::read_loss_curves(&dir.join("runs"), &records).unwrap();
+    assert_eq!(curves.len(), 4);
+    for c in curves.values() {
+        assert_eq!(c.len(), 5);
+        assert!(c.iter().all(|l| l.is_finite() && *l > 0.0));
+    }
+    let fig2 = std::fs::read_to_string(dir.join("figures/fig2_losses.svg")).unwrap();
+    assert!(fig2.contains("U_d every epoch"));
     // A run killed while writing leaves a temporary file (written by septuple-io's atomic
     // writer, named with its prefix): resuming removes them, and so does writing the outputs.
     let stale = [

@@ -187,6 +187,9 @@ pub enum AnalysisSchedule {
     Every(usize),
     /// These epochs.
     Epochs(Vec<usize>),
+    /// k per decade, evenly in log epoch: round(10^(j / k)) for j = 0, 1, 2, ... (k >= 1;
+    /// k = 10 gives 1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50, 63, 79, 100, ...).
+    PerDecade(usize),
 }
 
 impl AnalysisSchedule {
@@ -205,7 +208,34 @@ impl AnalysisSchedule {
             }
             AnalysisSchedule::Every(k) => *k > 0 && epoch.is_multiple_of(*k),
             AnalysisSchedule::Epochs(list) => list.contains(&epoch),
+            AnalysisSchedule::PerDecade(k) => {
+                if *k == 0 || epoch == 0 {
+                    return false;
+                }
+                // The j nearest k log10(epoch), and its neighbours against rounding.
+                let k = *k as f64;
+                let j = (k * (epoch as f64).log10()).round();
+                [j - 1.0, j, j + 1.0]
+                    .iter()
+                    .any(|&j| j >= 0.0 && 10f64.powf(j / k).round() as usize == epoch)
+            }
         }
+    }
+
+    /// The first analysis epochs of a run of `total` epochs, for messages: "1, 2, 5, 10, 20,
+    /// 50, ..." (those up to the sixth, then "...").
+    pub fn describe(&self, total: usize) -> String {
+        let mut shown: Vec<String> = Vec::new();
+        for e in 1..=total {
+            if self.contains(e, total) {
+                if shown.len() == 6 {
+                    shown.push("...".into());
+                    break;
+                }
+                shown.push(e.to_string());
+            }
+        }
+        shown.join(", ")
     }
 
     /// All analysis epochs of a run of `total` epochs, ascending.
@@ -230,5 +260,27 @@ mod tests {
             AnalysisSchedule::Epochs(vec![4, 2]).epochs(5),
             vec![2, 4, 5]
         );
+        assert_eq!(
+            AnalysisSchedule::PerDecade(10).epochs(100),
+            vec![1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50, 63, 79, 100]
+        );
+        // One per decade: the powers of ten, exactly, far out.
+        assert_eq!(
+            AnalysisSchedule::PerDecade(1).epochs(1_000_000),
+            vec![1, 10, 100, 1000, 10_000, 100_000, 1_000_000]
+        );
+        // k per decade gives k + 1 epochs in [10^d, 10^(d+1)] (fewer where rounding merges
+        // neighbours among the first epochs), counted up to 30,000.
+        let e = AnalysisSchedule::PerDecade(20).epochs(30_000);
+        assert_eq!(
+            e.iter().filter(|&&x| (1000..=10_000).contains(&x)).count(),
+            21
+        );
+        assert!(!AnalysisSchedule::PerDecade(0).contains(3, 10));
+        assert_eq!(
+            AnalysisSchedule::LogSpaced.describe(1000),
+            "1, 2, 5, 10, 20, 50, ..."
+        );
+        assert_eq!(AnalysisSchedule::LogSpaced.describe(3), "1, 2, 3");
     }
 }

@@ -4,6 +4,7 @@
 //! Figures 2, 3, 6 and 7 show one run of each network (its smallest seed); the histograms of
 //! Figs. 4-5 show that run at the configured histogram epochs.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use septuple_spectral::{histogram, DYNAMICAL_TOLERANCE};
@@ -13,7 +14,9 @@ use crate::analysis::{c_n_minus_20_label, AnalysisRecord};
 use crate::config::Experiment;
 use crate::error::ExperimentError;
 use crate::report::{fraction_text, late_records, runs_of};
+use crate::runner::run_stem;
 use crate::stats::linear_fit;
+use crate::sweep::read_loss_curve;
 
 pub mod plot;
 
@@ -108,9 +111,60 @@ pub fn landscape_plot(
     Ok(fig)
 }
 
+/// The boundary loss U_d (Eq. 2.11) of every epoch of runs, by (network, seed): entry e - 1 is
+/// the mean batch loss of epoch e (the `<run>.losses.csv` of [`LossCurve`](crate::sweep::LossCurve)).
+pub type LossCurves = BTreeMap<(String, u64), Vec<f64>>;
+
+/// The loss curves of the runs of `records` that have one in `runs_dir`
+/// (`<network>-seed<k>.losses.csv`), each cut at the run's last analyzed epoch; runs without a
+/// curve file are left out.
+///
+/// Errors: a curve file that exists but cannot be read or parsed.
+pub fn read_loss_curves(
+    runs_dir: &Path,
+    records: &[AnalysisRecord],
+) -> Result<LossCurves, ExperimentError> {
+    let mut curves = LossCurves::new();
+    for ((net, seed), run) in runs_of(records) {
+        let path = runs_dir.join(format!("{}.losses.csv", run_stem(&net, seed)));
+        if path.exists() {
+            let last = run.last().map_or(0, |r| r.epoch);
+            curves.insert((net, seed), read_loss_curve(&path, Some(last))?);
+        }
+    }
+    Ok(curves)
+}
+
+/// At most `limit` points (epoch, loss) of a per-epoch curve, at epochs spaced evenly in log
+/// epoch (every epoch while there are fewer than `limit`), the last epoch always included.
+fn log_thinned(losses: &[f64], limit: usize) -> Vec<(f64, f64)> {
+    let n = losses.len();
+    if n == 0 || limit == 0 {
+        return Vec::new();
+    }
+    let mut epochs: Vec<usize> = if n <= limit {
+        (1..=n).collect()
+    } else {
+        let top = (n as f64).ln();
+        (0..limit)
+            .map(|k| ((top * k as f64 / (limit - 1) as f64).exp().round() as usize).clamp(1, n))
+            .collect()
+    };
+    epochs.dedup();
+    epochs
+        .into_iter()
+        .map(|e| (e as f64, losses[e - 1]))
+        .collect()
+}
+
+/// The most points a per-epoch curve of Fig. 2 is drawn with.
+const CURVE_POINTS: usize = 1000;
+
 /// Fig. 2: the bulk loss U (U_0 of Eq. 4.1) and the boundary loss U_d (Eq. 2.11) against the
-/// epoch, both axes in log10.
-pub fn fig2(runs: &ShownRuns<'_>) -> LinePlot {
+/// epoch, both axes in log10: U and U_d at the analyzed epochs and, where `curves` hold the
+/// run, U_d at every epoch (the mean batch loss of the epoch, drawn at up to 1,000
+/// log-spaced epochs).
+pub fn fig2(runs: &ShownRuns<'_>, curves: &LossCurves) -> LinePlot {
     let mut fig = line_plot(
         "Fig. 2: bulk loss U and boundary loss U_d".into(),
         "log10 epoch",
@@ -129,6 +183,19 @@ pub fn fig2(runs: &ShownRuns<'_>) -> LinePlot {
                 .map(|r| (lg(r.epoch as f64), lg(r.boundary_loss)))
                 .collect(),
         ));
+        if let Some(curve) = run
+            .first()
+            .and_then(|r| curves.get(&(n.to_string(), r.seed)))
+        {
+            fig.curves.push(Curve::line(
+                format!("{n}: U_d every epoch"),
+                log_thinned(curve, CURVE_POINTS)
+                    .into_iter()
+                    .filter(|p| p.1 > 0.0)
+                    .map(|(e, l)| (lg(e), lg(l)))
+                    .collect(),
+            ));
+        }
     }
     fig
 }
@@ -349,6 +416,7 @@ impl Figure {
 pub fn all_figures(
     experiment: &Experiment,
     records: &[AnalysisRecord],
+    curves: &LossCurves,
 ) -> Result<Vec<(String, Figure)>, ExperimentError> {
     let config = experiment.config();
     let all = runs_of(records);
@@ -366,7 +434,7 @@ pub fn all_figures(
             "fig1_landscape.svg".to_string(),
             Figure::Line(fig1(experiment)?),
         ),
-        ("fig2_losses.svg".into(), Figure::Line(fig2(&shown))),
+        ("fig2_losses.svg".into(), Figure::Line(fig2(&shown, curves))),
         (
             "fig3_bulk_vs_boundary.svg".into(),
             Figure::Line(fig3(&shown)),
@@ -389,11 +457,12 @@ pub fn all_figures(
 pub fn write_figures(
     experiment: &Experiment,
     records: &[AnalysisRecord],
+    curves: &LossCurves,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ExperimentError> {
     std::fs::create_dir_all(dir).map_err(|e| ExperimentError::file(dir, e))?;
     let mut written = Vec::new();
-    for (name, figure) in all_figures(experiment, records)? {
+    for (name, figure) in all_figures(experiment, records, curves)? {
         let p = dir.join(name);
         figure.write_svg(&p)?;
         written.push(p);
@@ -405,6 +474,25 @@ pub fn write_figures(
 mod tests {
     use super::*;
     use crate::config::{ExperimentConfig, NetworkSpec};
+
+    #[test]
+    fn per_epoch_curves_are_thinned_evenly_in_log_epoch() {
+        let losses: Vec<f64> = (1..=30_000).map(|e| 1.0 / e as f64).collect();
+        let pts = log_thinned(&losses, 1000);
+        // 1,000 log-spaced targets; those among the first epochs round to the same epoch and
+        // merge (653 distinct of 30,000).
+        assert!(pts.len() <= 1000 && pts.len() > 600, "{}", pts.len());
+        assert_eq!(pts[0], (1.0, 1.0));
+        assert_eq!(pts.last().unwrap().0, 30_000.0);
+        // Strictly increasing epochs, each with its own loss.
+        for w in pts.windows(2) {
+            assert!(w[1].0 > w[0].0);
+        }
+        assert!(pts.iter().all(|&(e, l)| l == 1.0 / e));
+        // Short curves keep every epoch; an empty one gives nothing.
+        assert_eq!(log_thinned(&losses[..10], 1000).len(), 10);
+        assert!(log_thinned(&[], 1000).is_empty());
+    }
 
     fn spec(name: &str, sizes: &[usize]) -> NetworkSpec {
         NetworkSpec {

@@ -132,14 +132,17 @@ impl SweepManifest {
             }
         }
         let epochs = experiment.config().sgd.epochs;
-        let schedule = septuple_train::AnalysisSchedule::LogSpaced;
+        let schedule = experiment.schedule();
         let mut probe_epochs = Vec::new();
         for (i, &e) in self.probe_epochs.iter().enumerate() {
             if e == 0 || e > epochs || !schedule.contains(e, epochs) {
                 return Err(ExperimentError::config(
                     format!("probe_epochs[{i}]"),
                     e,
-                    format!("an analysis epoch (1, 2, 5, 10, 20, 50, ...) of at most {epochs}"),
+                    format!(
+                        "an analysis epoch ({}) of at most {epochs}",
+                        schedule.describe(epochs)
+                    ),
                 ));
             }
             if !probe_epochs.contains(&e) {

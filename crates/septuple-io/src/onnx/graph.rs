@@ -1076,13 +1076,15 @@ impl<'g> Importer<'g> {
         let rank = x.shape.len() - 2;
         let kernel = match lifted(node, "kernel_shape", rank, 1).as_deref() {
             Some(&[a, b]) if a > 0 && b > 0 => [a as usize, b as usize],
-            _ => return Err(graph_err(
-                &node.label,
-                format!(
+            _ => {
+                return Err(graph_err(
+                    &node.label,
+                    format!(
                     "kernel_shape {:?}; expected {rank} positive integer(s), one per spatial axis",
                     node.ints("kernel_shape")
                 ),
-            )),
+                ))
+            }
         };
         if node
             .ints("dilations")
