@@ -88,6 +88,16 @@ impl fmt::Display for AnalysisReport {
                     }
                 ),
             )?;
+            if m.exact_probes < m.probes {
+                // Measured on a LeNet-5 (docs/performance.md): at 60 steps mu_3 was 8 of its
+                // errors off the exact value, at 300 within 1.5; the count of dynamical
+                // eigenvalues took its 2,768 unit eigenvalues for dynamical at both.
+                row(
+                    f,
+                    "error bars",
+                    "the spread over probes only: not the Gauss rules' bias (compare a run with more --lanczos-steps), and the dynamical count and its moments below may count eigenvalues at 1 as dynamical (docs/theory.md, Estimators)",
+                )?;
+            }
         }
         row(
             f,
