@@ -48,6 +48,14 @@ pub enum SpectralError {
         /// Its value.
         value: f64,
     },
+    /// A non-input neuron whose activation has no second derivative
+    /// ([`Activation::second_derivative`](septuple_core::Activation::second_derivative) is
+    /// None), where f'' is needed: the derivative of f' of Eq. (5.4) in the parameters.
+    #[error("the activation of neuron {neuron} has no second derivative; the derivative of f' (Eq. 5.4) in w and b needs one")]
+    NoSecondDerivative {
+        /// The neuron.
+        neuron: usize,
+    },
     /// The dense routine failed.
     #[error("linear algebra backend: {reason}")]
     Backend {

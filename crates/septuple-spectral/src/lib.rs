@@ -9,6 +9,7 @@
 
 mod analyze;
 mod backend;
+mod equilibrium;
 mod error;
 mod estimate;
 mod matrix_free;
@@ -24,6 +25,9 @@ pub use analyze::{
 #[cfg(feature = "openblas")]
 pub use backend::Lapack;
 pub use backend::{Faer, SpectrumBackend};
+pub use equilibrium::{
+    equilibrium, equilibrium_states, log_z_parts, mean_term, Equilibrium, LogZParts,
+};
 pub use error::SpectralError;
 pub use estimate::{BoundedComplexity, EstimatedSummary, MatrixFreeInfo};
 pub use matrix_free::{

@@ -3,7 +3,8 @@
 use ndarray::Array1;
 use proptest::prelude::*;
 use septuple_core::strategies::{feedforward_septuple, layered};
-use septuple_spectral::{spectrum, traces, Faer, Method, SpectrumSummary};
+use septuple_core::{Builtin, DenseBudget, Layered, Network};
+use septuple_spectral::{equilibrium, spectrum, traces, Faer, Method, SpectrumSummary};
 
 fn mean_in_range(n: usize) -> impl Strategy<Value = Array1<f64>> {
     prop::collection::vec(-0.95f64..0.95, n).prop_map(Array1::from)
@@ -74,4 +75,68 @@ fn odd_traces_do_not_vanish_with_one_hidden_layer() {
     }
     println!("largest |mu3| / mu2^1.5 over 20 networks: {worst}");
     assert!(worst > 1e-3, "{worst}");
+}
+
+/// U(beta) of Eq. (6.1) at m = 0 by the whole pipeline: forward states, their mean, the
+/// eigenvalues of G at it as squared singular values of M.
+fn pipeline_u(net: &Layered<Builtin>, x: ndarray::ArrayView2<'_, f64>, beta: f64) -> f64 {
+    let mean = net.mean_state(x).unwrap();
+    let s = spectrum(net, mean.view(), Method::Dense, &Faer::default()).unwrap();
+    0.5 * s
+        .eigenvalues
+        .iter()
+        .map(|l| l / (1.0 + beta * l))
+        .sum::<f64>()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Eq. (6.2): the adjoint dU/dw and dU/db of `equilibrium` against central differences of
+    /// the whole pipeline (states, mean, G, U) in every weight and bias of random layered
+    /// tanh/logistic networks. Tolerance as in the unit tests of the module: the differences
+    /// err by ~h^2 |d^3U| + eps U / h, at most ~1e-8 at h = 1e-5 for these sizes, so
+    /// 1e-8 + 1e-6 max |dU/dtheta|.
+    #[test]
+    fn equilibrium_gradient_matches_central_differences(
+        net in layered(1..=3, 1..=5),
+        beta in 0.2f64..3.0,
+        seed in 0u64..1000,
+    ) {
+        let n_in = net.layer_sizes()[0];
+        let x = ndarray::Array2::from_shape_fn((6, n_in), |(s, i)| {
+            ((((s * 7 + i * 13) as u64 + seed) % 101) as f64 / 50.0) - 1.0
+        });
+        let eq = equilibrium(&net, x.view(), beta, DenseBudget::default(), &Faer::default()).unwrap();
+        let off = net.offsets();
+        let rebuild = |w: Vec<ndarray::Array2<f64>>, b: Vec<Array1<f64>>| {
+            Layered::from_layers(w, b, net.activations().to_vec()).unwrap()
+        };
+        let h = 1e-5;
+        let (mut err, mut scale) = (0.0f64, 0.0f64);
+        for l in 0..net.weights().len() {
+            let (rows, cols) = net.weights()[l].dim();
+            for r in 0..rows {
+                for c in 0..cols {
+                    let at = |d: f64| {
+                        let mut w = net.weights().to_vec();
+                        w[l][[r, c]] += d;
+                        pipeline_u(&rebuild(w, net.biases().to_vec()), x.view(), beta)
+                    };
+                    let adj = eq.grad_w[[off[l + 1] + r, off[l] + c]];
+                    err = err.max(((at(h) - at(-h)) / (2.0 * h) - adj).abs());
+                    scale = scale.max(adj.abs());
+                }
+                let at = |d: f64| {
+                    let mut b = net.biases().to_vec();
+                    b[l][r] += d;
+                    pipeline_u(&rebuild(net.weights().to_vec(), b), x.view(), beta)
+                };
+                let adj = eq.grad_b[off[l + 1] + r];
+                err = err.max(((at(h) - at(-h)) / (2.0 * h) - adj).abs());
+                scale = scale.max(adj.abs());
+            }
+        }
+        prop_assert!(err <= 1e-8 + 1e-6 * scale, "{:e} against {:e}", err, scale);
+    }
 }
