@@ -391,6 +391,9 @@ pub fn equilibrium_states<N: Network + ?Sized>(
     })
 }
 
+/// One block of samples' gradient contributions: (weights, bias).
+type BlockGradient = (Array2<f64>, Array1<f64>);
+
 /// The reverse pass of the linear functional gx . `<x>` through every sample's forward pass:
 /// returns sum_s e_s x_s^T restricted to the rows `bulk` (|bulk| x N) and sum_s e_s on them,
 /// with e_s = D_s z_s, z_s = gx + w^T D_s z_s, D_s = f'(w x_s + b) on the non-input neurons.
@@ -408,7 +411,7 @@ fn through_the_states<N: Network + ?Sized>(
         .step_by(SAMPLE_BLOCK)
         .map(|lo| (lo, (lo + SAMPLE_BLOCK).min(states.nrows())))
         .collect();
-    let parts: Vec<Result<(Array2<f64>, Array1<f64>), SpectralError>> = blocks
+    let parts: Vec<Result<BlockGradient, SpectralError>> = blocks
         .par_iter()
         .map(|&(lo, hi)| {
             let xs = states.slice(s![lo..hi, ..]);

@@ -276,7 +276,7 @@ fn analysis_estimates_agree_with_the_exact_analysis() {
     let t = exact.report();
     assert!(r.log_lambda.is_none() && t.log_lambda.is_some());
     assert!(t.mu2_stderr.is_none() && t.matrix_free.is_none());
-    let info = r.matrix_free.clone().unwrap();
+    let info = r.matrix_free.unwrap();
     assert_eq!((info.probes, info.exact_probes), (64, 0));
     // No probe is exact, so the table says what its error bars leave out; the exact one
     // has no such row.
