@@ -1,41 +1,20 @@
 //! ONNX models imported as sparse septuples, against the outputs of onnxruntime and PyTorch
 //! on the same inputs (fixtures written by tests/fixtures/onnx/make_onnx_fixtures.py).
 
-use std::path::PathBuf;
+mod common;
 
-use ndarray::{Array2, Ix2};
+use common::{fixture, npy2, worst};
+
+use ndarray::Array2;
 use septuple_core::{DenseBudget, Network};
 use septuple_io::{
-    load_inputs, load_model, load_network, load_onnx, load_septuple_with, parse_npy, IoError,
-    LoadOptions, Model, OnnxModel,
+    load_inputs, load_model, load_network, load_onnx, load_septuple_with, IoError, LoadOptions,
+    Model, OnnxModel,
 };
 use septuple_spectral::{analyze, AnalysisOptions, Faer, Method};
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/onnx")
-        .join(name)
-}
-
-fn npy2(name: &str) -> Array2<f64> {
-    let bytes = std::fs::read(fixture(name)).unwrap();
-    parse_npy(&bytes)
-        .unwrap()
-        .into_dimensionality::<Ix2>()
-        .unwrap()
-}
-
 fn onnx(name: &str) -> OnnxModel {
     load_onnx(fixture(name), DenseBudget::default()).unwrap()
-}
-
-/// The largest |a - b| / max(1, |b|).
-fn worst(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
-    assert_eq!(a.dim(), b.dim());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
-        .fold(0.0, f64::max)
 }
 
 #[test]

@@ -2,26 +2,14 @@
 //! outputs of onnxruntime and of Keras itself on the same inputs (fixtures written by
 //! tests/fixtures/onnx/make_keras_fixture.py).
 
-use std::path::PathBuf;
+mod common;
 
-use ndarray::{Array2, Ix2};
+use common::{fixture, npy2, worst};
+
+use ndarray::Array2;
 use septuple_core::{Builtin, DenseBudget, Network};
-use septuple_io::{load_inputs, load_onnx, parse_npy, OnnxModel};
+use septuple_io::{load_inputs, load_onnx, OnnxModel};
 use septuple_spectral::{analyze, AnalysisOptions, Faer, Method};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/onnx")
-        .join(name)
-}
-
-fn npy2(name: &str) -> Array2<f64> {
-    let bytes = std::fs::read(fixture(name)).unwrap();
-    parse_npy(&bytes)
-        .unwrap()
-        .into_dimensionality::<Ix2>()
-        .unwrap()
-}
 
 fn keras_mlp() -> OnnxModel {
     load_onnx(fixture("keras_mlp_f32.onnx"), DenseBudget::default()).unwrap()
@@ -31,15 +19,6 @@ fn inputs() -> Array2<f64> {
     load_inputs(fixture("keras_inputs.npy"), None)
         .unwrap()
         .into_matrix()
-}
-
-/// The largest |a - b| / max(1, |b|).
-fn worst(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
-    assert_eq!(a.dim(), b.dim());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
-        .fold(0.0, f64::max)
 }
 
 #[test]
