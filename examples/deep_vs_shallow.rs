@@ -9,6 +9,8 @@
 //! subset, a few minutes on two cores. Options:
 //!   --paper          the paper's scale: 30,000 epochs, one seed
 //!   --smoke          a few epochs on a few hundred samples (for CI)
+//!   --keras          TensorFlow/Keras' defaults for what the paper leaves unstated:
+//!                    glorot_uniform weights, zero biases, the mse loss, lr 0.01, batch 32
 //!   --epochs N  --batch B|full  --lr X  --seeds K  --data DIR  --out DIR
 //!   --analyses-per-decade K  analyze at K epochs per decade (default 1, 2, 5, 10, 20, ...)
 //!   --resume         continue an interrupted run in DIR from its checkpoints (finished runs
@@ -44,6 +46,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
         match a.as_str() {
             "--paper" => paper = true,
             "--smoke" => smoke = true,
+            "--keras" => overrides.keras = true,
             "--epochs" => overrides.epochs = Some(value()?.parse()?),
             "--batch" => overrides.batch = Some(parse_batch(&value()?)?),
             "--lr" => overrides.learning_rate = Some(value()?.parse()?),

@@ -182,6 +182,10 @@ struct DeepVsShallowArgs {
     /// A few epochs on a few hundred samples (a quick check).
     #[arg(long)]
     smoke: bool,
+    /// TensorFlow/Keras' defaults for what the paper leaves unstated: glorot_uniform weights,
+    /// zero biases, the mse loss (mean over outputs), lr 0.01, batch 32 (flags go over them).
+    #[arg(long)]
+    keras: bool,
     /// Epochs of every run.
     #[arg(long, value_name = "N", value_parser = whole_number)]
     epochs: Option<usize>,
@@ -453,6 +457,7 @@ fn deep_vs_shallow(a: DeepVsShallowArgs) -> Result {
         learning_rate: a.lr,
         seeds: a.seeds,
         analyses_per_decade: a.analyses_per_decade,
+        keras: a.keras,
     };
     let experiment = overrides.check()?;
     eprintln!(

@@ -266,6 +266,33 @@ fn deep_vs_shallow_smoke_writes_its_metrics() {
     assert!(stdout(&o).contains('|'), "the summary table goes to stdout");
 }
 
+/// `--keras` reaches the runs and the summary says what it set; a flag still goes over it.
+#[test]
+fn deep_vs_shallow_takes_keras_defaults() {
+    let out = scratch("cli-deep-vs-shallow-keras");
+    let o = septuple(&[
+        "deep-vs-shallow",
+        "--smoke",
+        "--keras",
+        "--epochs",
+        "2",
+        "--seeds",
+        "1",
+        "--quiet",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("lr 0.01 on Keras' mse"),
+        "{}",
+        stderr(&o)
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("2 epochs, batch 32"), "{summary}");
+    assert!(summary.contains("glorot_uniform"), "{summary}");
+}
+
 fn fixture_inputs(name: &str) -> String {
     let dir = scratch(name);
     let inputs = dir.join("inputs.npy");

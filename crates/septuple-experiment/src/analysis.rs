@@ -4,10 +4,12 @@
 
 use ndarray::{Array2, Axis};
 use septuple_core::{
-    mean_boundary_loss, Activation, Boundary, Builtin, BulkLoss, BulkSolver, Layered, Loss,
-    Network, Potential,
+    mean_boundary_loss, Activation, Boundary, Builtin, BulkLoss, BulkSolver, DenseBudget, Layered,
+    Loss, Network, Potential,
 };
-use septuple_spectral::{analyze_states, gap_two_means, AnalysisOptions, Faer, TopCount};
+use septuple_spectral::{
+    analyze_states, equilibrium_states, gap_two_means, AnalysisOptions, Equilibrium, Faer, TopCount,
+};
 use septuple_thermo::{
     beta_from_energy_self_consistent, beta_from_gap, beta_from_gap_eq_9_4_as_printed,
     DensityFactor, EigenvalueSplit, Gaussian, LawChecker, StepRecord, TrajectoryPoint,
@@ -114,6 +116,33 @@ pub struct AnalysisRecord {
     /// a temperature at which the split into large and small eigenvalues is informative.
     #[serde(default)]
     pub laws_gap: Option<StepRecord>,
+    /// U(beta) = 1/2 tr G (I + beta G)^-1 of Eq. (6.1) (m = 0) at
+    /// [`beta_gap_measured`](Self::beta_gap_measured): the model's average bulk loss, to set
+    /// beside the measured U_0 ([`bulk_loss`](Self::bulk_loss)).
+    #[serde(default)]
+    pub energy_gap: Option<f64>,
+    /// ||dU/dw||_F of the equilibrium condition (6.2) at that beta: the total derivative of
+    /// U(beta) in the weights through the mean state ([`septuple_spectral::equilibrium_states`]).
+    #[serde(default)]
+    pub equilibrium_grad_w_norm_gap: Option<f64>,
+    /// ||dU/db||_2 of (6.2) at that beta, over the non-input neurons.
+    #[serde(default)]
+    pub equilibrium_grad_b_norm_gap: Option<f64>,
+    /// The scale-free residual of (6.2) in the weights, r_w = ||dU/dw||_F ||w||_F / U: zero at
+    /// the equilibrium, and a bound on |dU|/U per unit relative change of w.
+    #[serde(default)]
+    pub equilibrium_residual_w_gap: Option<f64>,
+    /// The same in the biases, r_b = ||dU/db||_2 ||b||_2 / U.
+    #[serde(default)]
+    pub equilibrium_residual_b_gap: Option<f64>,
+    /// The mean-state term of log Z in Eq. (5.11) at that beta (m = 0), the term (5.12)-(5.14)
+    /// drop: -1/2 sum_i beta lambda_i a_i^2 / (1 + beta lambda_i).
+    #[serde(default)]
+    pub log_z_mean_term_gap: Option<f64>,
+    /// The rest of log Z at that beta, Eq. (5.14): -1/2 sum_i log(1 + beta lambda_i) +
+    /// (N/2) log 2 pi, against which the mean-state term is to be read.
+    #[serde(default)]
+    pub log_z_large_n_gap: Option<f64>,
 }
 
 impl AnalysisRecord {
@@ -285,6 +314,20 @@ pub fn analyze(
     let gap = s.gap.map(|g| g.log_lambda);
     let g = gap_quantities(&a.eigenvalues, s.gap, &s.dynamical)?;
     let mean_state_residual = fixed_point_residual(&sep, a.mean_state.view())?;
+    // The equilibrium condition (6.2) and the terms of log Z (5.11) at the gap's beta, from
+    // the same forward states (the same mean state and G).
+    let eq: Option<Equilibrium> = g
+        .beta_measured
+        .map(|b| {
+            equilibrium_states(
+                &sep,
+                pass.states.view(),
+                b,
+                DenseBudget::default(),
+                &Faer::default(),
+            )
+        })
+        .transpose()?;
     let beta_energy = if bulk_loss > 0.0 {
         beta_from_energy_self_consistent(&a.eigenvalues, bulk_loss, &EigenvalueSplit::default())?
             .first()
@@ -335,6 +378,13 @@ pub fn analyze(
         log_density_factor_gap: g.log_density_factor,
         mean_state_residual: Some(mean_state_residual),
         laws_gap: None,
+        energy_gap: eq.as_ref().map(|e| e.energy),
+        equilibrium_grad_w_norm_gap: eq.as_ref().map(|e| e.grad_w_norm),
+        equilibrium_grad_b_norm_gap: eq.as_ref().map(|e| e.grad_b_norm),
+        equilibrium_residual_w_gap: eq.as_ref().map(|e| e.residual_w),
+        equilibrium_residual_b_gap: eq.as_ref().map(|e| e.residual_b),
+        log_z_mean_term_gap: eq.as_ref().map(|e| e.log_z.mean_term),
+        log_z_large_n_gap: eq.as_ref().map(|e| e.log_z.without_mean()),
     })
 }
 
@@ -431,6 +481,13 @@ mod tests {
             log_density_factor_gap: None,
             mean_state_residual: None,
             laws_gap: None,
+            energy_gap: None,
+            equilibrium_grad_w_norm_gap: None,
+            equilibrium_grad_b_norm_gap: None,
+            equilibrium_residual_w_gap: None,
+            equilibrium_residual_b_gap: None,
+            log_z_mean_term_gap: None,
+            log_z_large_n_gap: None,
         }
     }
 

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 
-use septuple_core::BulkSolver;
+use septuple_core::{BulkSolver, Init};
 use septuple_train::{AnalysisSchedule, Batch, Objective, Schedule, Sgd, SgdConfig, TrainError};
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +54,14 @@ fn default_gamma() -> f64 {
     1.0 / 3.0
 }
 
+fn torch_init() -> Init {
+    Init::TorchLinear
+}
+
+fn is_torch_init(init: &Init) -> bool {
+    *init == Init::TorchLinear
+}
+
 /// The experiment's settings, unchecked; [`check`](ExperimentConfig::check) turns them into an
 /// [`Experiment`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,6 +98,13 @@ pub struct ExperimentConfig {
     /// always analyzed; U_d is kept at every epoch regardless.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analyses_per_decade: Option<usize>,
+    /// How every run's initial weights and biases are drawn from its seed
+    /// ([`Layered::random`](septuple_core::Layered::random)): PyTorch's `nn.Linear` default
+    /// ([`Init::TorchLinear`], the default, and absent from serialised configs when it is the
+    /// choice) or Keras' `glorot_uniform` with zero biases ([`Init::GlorotUniform`], the
+    /// [`keras_defaults`](Self::keras_defaults)).
+    #[serde(default = "torch_init", skip_serializing_if = "is_torch_init")]
+    pub init: Init,
 }
 
 impl ExperimentConfig {
@@ -113,7 +128,32 @@ impl ExperimentConfig {
             gamma: default_gamma(),
             bulk_solver: BulkSolver::default(),
             analyses_per_decade: None,
+            init: Init::TorchLinear,
         }
+    }
+
+    /// These settings with TensorFlow/Keras' defaults for everything the paper leaves unstated
+    /// (it says only that it used TensorFlow and SGD): Keras `Dense` layers' `glorot_uniform`
+    /// weights and zero biases, the `mse` loss (the mean over the 10 outputs, 2/n_out times
+    /// (2.11); [`Objective::MeanSquaredError`]), `SGD()`'s learning rate 0.01 and `fit`'s
+    /// batch 32, on a constant schedule. Epochs, seeds, data and networks stay as they are.
+    ///
+    /// ```
+    /// use septuple_core::Init;
+    /// use septuple_experiment::ExperimentConfig;
+    /// use septuple_train::{Batch, Objective};
+    /// let c = ExperimentConfig::quick().keras_defaults();
+    /// assert_eq!((c.init, c.sgd.objective), (Init::GlorotUniform, Objective::MeanSquaredError));
+    /// assert_eq!((c.sgd.learning_rate, c.sgd.batch), (0.01, Batch::Size(32)));
+    /// assert_eq!(c.sgd.epochs, ExperimentConfig::quick().sgd.epochs);
+    /// ```
+    pub fn keras_defaults(mut self) -> Self {
+        self.init = Init::GlorotUniform;
+        self.sgd.objective = Objective::MeanSquaredError;
+        self.sgd.learning_rate = 0.01;
+        self.sgd.schedule = Schedule::Constant;
+        self.sgd.batch = Batch::Size(32);
+        self
     }
 
     /// The paper's scale: 30,000 epochs and one seed, otherwise [`quick`](Self::quick).
@@ -161,6 +201,15 @@ impl ExperimentConfig {
                     "analyses_per_decade",
                     k,
                     "a whole number of analyses per decade of epochs, 1 to 1,000",
+                ));
+            }
+        }
+        if let Init::Normal { std } = self.init {
+            if !(std.is_finite() && std >= 0.0) {
+                return Err(ExperimentError::config(
+                    "init.std",
+                    std,
+                    "a finite standard deviation >= 0",
                 ));
             }
         }
@@ -413,11 +462,27 @@ mod tests {
             ExperimentConfig::quick(),
             ExperimentConfig::paper(),
             ExperimentConfig::smoke(),
+            ExperimentConfig::quick().keras_defaults(),
+            ExperimentConfig::smoke().keras_defaults(),
         ] {
             let e = c.clone().check().unwrap();
             assert_eq!(e.config(), &c);
             assert_eq!((e.n_neurons(), e.same_n()), (854, true));
         }
+    }
+
+    /// A serialised config without `init` (every config written before the field existed)
+    /// reads as PyTorch's default and writes back without it; Keras' defaults say theirs.
+    #[test]
+    fn init_is_serialised_only_when_it_is_not_torch() {
+        let quick = serde_json::to_string(&ExperimentConfig::quick()).unwrap();
+        assert!(!quick.contains(r#""init":"#), "{quick}");
+        let back: ExperimentConfig = serde_json::from_str(&quick).unwrap();
+        assert_eq!(back.init, Init::TorchLinear);
+        let keras = serde_json::to_string(&ExperimentConfig::quick().keras_defaults()).unwrap();
+        assert!(keras.contains(r#""init":"glorot_uniform""#), "{keras}");
+        let back: ExperimentConfig = serde_json::from_str(&keras).unwrap();
+        assert_eq!(back, ExperimentConfig::quick().keras_defaults());
     }
 
     #[test]
@@ -433,6 +498,10 @@ mod tests {
                 Box::new(|c| c.sgd.learning_rate = f64::NAN),
             ),
             ("sgd.epochs", Box::new(|c| c.sgd.epochs = 0)),
+            (
+                "init.std",
+                Box::new(|c| c.init = Init::Normal { std: f64::NAN }),
+            ),
             ("sgd.batch", Box::new(|c| c.sgd.batch = Batch::Size(0))),
             (
                 "sgd.schedule.factor",

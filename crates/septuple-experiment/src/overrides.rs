@@ -53,6 +53,9 @@ impl Preset {
 pub struct Overrides {
     /// The settings to start from.
     pub preset: Preset,
+    /// Replace the preset's initialisation, loss, learning rate and batch by TensorFlow/Keras'
+    /// defaults ([`ExperimentConfig::keras_defaults`]) before the flags below go over them.
+    pub keras: bool,
     /// Epochs of every run.
     pub epochs: Option<usize>,
     /// The batch of an SGD step.
@@ -69,6 +72,9 @@ impl Overrides {
     /// The preset's settings with these over them, unchecked.
     pub fn config(&self) -> ExperimentConfig {
         let mut config = self.preset.config();
+        if self.keras {
+            config = config.keras_defaults();
+        }
         if let Some(e) = self.epochs {
             config.sgd.epochs = e;
         }
@@ -126,14 +132,18 @@ impl fmt::Display for BatchText {
 }
 
 impl Experiment {
-    /// One line on what will run: epochs, batch, learning rate and seeds.
+    /// One line on what will run: epochs, batch, learning rate, objective and seeds.
     pub fn describe(&self) -> String {
         let c = self.config();
         format!(
-            "{} epochs, batch {}, lr {}, seeds {:?}, analyses at epochs {}",
+            "{} epochs, batch {}, lr {}{}, seeds {:?}, analyses at epochs {}",
             c.sgd.epochs,
             BatchText(c.sgd.batch),
             c.sgd.learning_rate,
+            match c.sgd.objective {
+                septuple_train::Objective::MeanSquaredError => " on Keras' mse",
+                _ => "",
+            },
             c.seeds,
             self.schedule().describe(c.sgd.epochs)
         )
@@ -165,6 +175,7 @@ mod tests {
             learning_rate: Some(0.5),
             seeds: Some(3),
             analyses_per_decade: Some(10),
+            keras: false,
         };
         let c = o.config();
         let mut expected = ExperimentConfig::paper();
@@ -180,6 +191,25 @@ mod tests {
             "7 epochs, batch full, lr 0.5, seeds [1, 2, 3], analyses at epochs 1, 2, 3, 4, 5, 6, ..."
         );
         assert_eq!(e.schedule().epochs(7), [1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    /// Keras' defaults replace the preset's, and the flags still go over them.
+    #[test]
+    fn keras_defaults_sit_between_the_preset_and_the_flags() {
+        let o = Overrides {
+            preset: Preset::Paper,
+            keras: true,
+            batch: Some(Batch::Size(64)),
+            ..Overrides::default()
+        };
+        let mut expected = ExperimentConfig::paper().keras_defaults();
+        expected.sgd.batch = Batch::Size(64);
+        assert_eq!(o.config(), expected);
+        assert!(o
+            .check()
+            .unwrap()
+            .describe()
+            .contains("lr 0.01 on Keras' mse"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use septuple_core::Init;
 use septuple_train::{Batch, Objective, Schedule, SgdConfig};
 
 use crate::analysis::{c_n_minus_20_label, AnalysisRecord};
@@ -85,6 +86,21 @@ pub struct NetworkReport {
     pub laws_energy: LawTally,
     /// The laws along each run at beta from the gap at the measured gamma.
     pub laws_gap: LawTally,
+    /// U(beta) of the Gaussian model (6.1) at the beta of the measured gamma.
+    #[serde(default)]
+    pub energy_gap: Option<OverSeeds>,
+    /// The residual r_w of the equilibrium condition (6.2) at that beta.
+    #[serde(default)]
+    pub equilibrium_residual_w_gap: Option<OverSeeds>,
+    /// The residual r_b of (6.2) at that beta.
+    #[serde(default)]
+    pub equilibrium_residual_b_gap: Option<OverSeeds>,
+    /// The mean-state term of log Z (5.11) at that beta.
+    #[serde(default)]
+    pub log_z_mean_term_gap: Option<OverSeeds>,
+    /// log Z without it, (5.14), at that beta.
+    #[serde(default)]
+    pub log_z_large_n_gap: Option<OverSeeds>,
 }
 
 /// The slopes of C_20 and C_(N-20) against log U (Fig. 7) fitted over the analysis epochs from
@@ -334,6 +350,11 @@ impl NetworkReport {
             test_accuracy: pick(&|r| Some(r.test_accuracy)),
             laws_energy,
             laws_gap,
+            energy_gap: pick(&|r| r.energy_gap),
+            equilibrium_residual_w_gap: pick(&|r| r.equilibrium_residual_w_gap),
+            equilibrium_residual_b_gap: pick(&|r| r.equilibrium_residual_b_gap),
+            log_z_mean_term_gap: pick(&|r| r.log_z_mean_term_gap),
+            log_z_large_n_gap: pick(&|r| r.log_z_large_n_gap),
         }))
     }
 }
@@ -431,6 +452,26 @@ fn table_rows(gamma: &str, c_n_minus_20: &str) -> Vec<(String, RowFn)> {
             Box::new(|n| cell(&n.log_density_factor_gap)),
         ),
         (
+            "U(beta) of the Gaussian model (6.1) at that beta".into(),
+            Box::new(|n| cell(&n.energy_gap)),
+        ),
+        (
+            "equilibrium (6.2) residual r_w = |dU/dw| |w| / U at that beta".into(),
+            Box::new(|n| cell(&n.equilibrium_residual_w_gap)),
+        ),
+        (
+            "equilibrium (6.2) residual r_b = |dU/db| |b| / U at that beta".into(),
+            Box::new(|n| cell(&n.equilibrium_residual_b_gap)),
+        ),
+        (
+            "mean-state term of log Z (5.11) at that beta".into(),
+            Box::new(|n| cell(&n.log_z_mean_term_gap)),
+        ),
+        (
+            "log Z without it (5.14) at that beta".into(),
+            Box::new(|n| cell(&n.log_z_large_n_gap)),
+        ),
+        (
             "slope of C_20 against log U (Fig. 7)".into(),
             Box::new(|n| cell(&n.slope_c20)),
         ),
@@ -483,7 +524,7 @@ impl Report {
         format!(
             "# deep_vs_shallow: summary\n\n\
              {} epochs, batch {}, {}, {} training and {} test samples, seeds {:?}; tanh, {}, \
-             PyTorch's default initialisation. Values at the last analysis epoch: the mean \
+             {}. Values at the last analysis epoch: the mean \
              over seeds and its 95% confidence interval [lower, upper] (Student's t with one \
              degree of freedom fewer than the seeds in the column's header), each with the \
              digits the interval supports; the value alone for one seed.\n\n",
@@ -497,6 +538,7 @@ impl Report {
             c.test_samples,
             c.seeds,
             objective_text(&c.sgd),
+            init_text(c.init),
         )
     }
 
@@ -608,7 +650,21 @@ fn learning_rate_text(sgd: &SgdConfig) -> String {
 fn objective_text(sgd: &SgdConfig) -> String {
     match sgd.objective {
         Objective::Boundary => "SGD on the boundary loss (2.11)".into(),
+        Objective::MeanSquaredError => {
+            "SGD on Keras' mean squared error (the mean over outputs and samples, 2/n_out times \
+             the boundary loss (2.11))"
+                .into()
+        }
         Objective::Bulk { mass } => format!("SGD on the bulk loss (3.4) with m = {mass}"),
+    }
+}
+
+/// How the initial parameters were drawn, as the summary states it.
+fn init_text(init: Init) -> String {
+    match init {
+        Init::TorchLinear => "PyTorch's default initialisation".into(),
+        Init::GlorotUniform => "Keras' glorot_uniform weights and zero biases".into(),
+        Init::Normal { std } => format!("weights N(0, {std}^2) and zero biases"),
     }
 }
 
@@ -630,7 +686,7 @@ pub(crate) fn fraction_text(x: f64) -> String {
 /// Metrics of all runs as CSV (one row per analysis epoch; the spectrum is in the JSON file).
 pub fn metrics_csv(records: &[AnalysisRecord]) -> String {
     let mut t = String::from(
-        "network,seed,epoch,boundary_loss,bulk_loss,train_accuracy,test_accuracy,mu2,mu3,variance,skewness,c20,c_n_minus_20,gap,beta_gap,beta_gap_eq_9_4,beta_energy,sum_log_lambda,wall_seconds,n_dynamical,mu2_per_dynamical,mu3_per_dynamical,gap_n_below,gap_two_means,gap_two_means_n_below,gamma_measured,beta_gap_measured,beta_gap_third,laplacian_f_gap,log_density_factor_gap,mean_state_residual\n",
+        "network,seed,epoch,boundary_loss,bulk_loss,train_accuracy,test_accuracy,mu2,mu3,variance,skewness,c20,c_n_minus_20,gap,beta_gap,beta_gap_eq_9_4,beta_energy,sum_log_lambda,wall_seconds,n_dynamical,mu2_per_dynamical,mu3_per_dynamical,gap_n_below,gap_two_means,gap_two_means_n_below,gamma_measured,beta_gap_measured,beta_gap_third,laplacian_f_gap,log_density_factor_gap,mean_state_residual,energy_gap,equilibrium_grad_w_norm_gap,equilibrium_grad_b_norm_gap,equilibrium_residual_w_gap,equilibrium_residual_b_gap,log_z_mean_term_gap,log_z_large_n_gap,delta_entropy_gap,second_law_violation_gap,first_law_residual_gap,first_law_bound_gap\n",
     );
     let o = |v: Option<f64>| v.map(|x| format!("{x:e}")).unwrap_or_default();
     for r in records {
@@ -672,6 +728,22 @@ pub fn metrics_csv(records: &[AnalysisRecord]) -> String {
             o(r.laplacian_f_gap),
             o(r.log_density_factor_gap),
             o(r.mean_state_residual),
+        ));
+        t.pop();
+        let law = r.laws_gap;
+        t.push_str(&format!(
+            ",{},{},{},{},{},{},{},{},{},{},{}\n",
+            o(r.energy_gap),
+            o(r.equilibrium_grad_w_norm_gap),
+            o(r.equilibrium_grad_b_norm_gap),
+            o(r.equilibrium_residual_w_gap),
+            o(r.equilibrium_residual_b_gap),
+            o(r.log_z_mean_term_gap),
+            o(r.log_z_large_n_gap),
+            o(law.map(|l| l.delta_entropy)),
+            o(law.and_then(|l| l.second_law_violation)),
+            o(law.map(|l| l.first_law.residual)),
+            o(law.map(|l| l.first_law.bound)),
         ));
     }
     t

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use septuple_core::{Builtin, BulkSolver, Init, Layered};
+use septuple_core::{Builtin, BulkSolver, Layered};
 use septuple_io::{Mnist, SplitSizes};
 use septuple_thermo::{EigenvalueSplit, LawChecker};
 use septuple_train::jsonl::{read_json_lines, write_json_lines};
@@ -228,8 +228,12 @@ impl OneRun<'_> {
         if resume && checkpoint.exists() {
             trainer.resume::<Layered<Builtin>>(&checkpoint, train, Some(test), &mut observers)?;
         } else {
-            let mut net =
-                Layered::random(&self.spec.sizes, Builtin::Tanh, Init::TorchLinear, seed)?;
+            let mut net = Layered::random(
+                &self.spec.sizes,
+                Builtin::Tanh,
+                self.experiment.config().init,
+                seed,
+            )?;
             trainer.run(&mut net, train, Some(test), &mut observers)?;
         }
         drop(observers);

@@ -76,6 +76,29 @@ fn tiny_experiment_end_to_end() {
             assert!(r.beta_gap_measured.is_some() && r.laplacian_f_gap.unwrap() < 0.0);
         }
         assert!(r.mean_state_residual.unwrap() > 0.0);
+        // U(beta) of (6.1), the residuals of (6.2) and the terms of log Z (5.11) at the gap's
+        // beta, wherever there is one. U and log Z of (5.14) follow from the recorded spectrum
+        // too; the equilibrium pass forms G explicitly, whose eigenvalues agree with the
+        // structured ones to ~eps lambda_max, so the sums agree to 1e-10 relative.
+        assert_eq!(r.energy_gap.is_some(), r.beta_gap_measured.is_some());
+        if let (Some(u), Some(beta)) = (r.energy_gap, r.beta_gap_measured) {
+            let l = r.eigenvalues();
+            let expected: f64 = l.iter().map(|x| 0.5 * x / (1.0 + beta * x)).sum();
+            approx::assert_relative_eq!(u, expected, max_relative = 1e-10);
+            let log_z: f64 = -0.5 * l.iter().map(|x| (1.0 + beta * x).ln()).sum::<f64>()
+                + 0.5 * l.len() as f64 * (2.0 * std::f64::consts::PI).ln();
+            approx::assert_relative_eq!(r.log_z_large_n_gap.unwrap(), log_z, max_relative = 1e-10);
+            assert!(r.log_z_mean_term_gap.unwrap() < 0.0);
+            for v in [
+                r.equilibrium_residual_w_gap,
+                r.equilibrium_residual_b_gap,
+                r.equilibrium_grad_w_norm_gap,
+                r.equilibrium_grad_b_norm_gap,
+            ] {
+                let v = v.unwrap();
+                assert!(v.is_finite() && v > 0.0, "{v}");
+            }
+        }
     }
     for run in records.chunks(3) {
         let with_beta: Vec<&AnalysisRecord> = run
@@ -93,6 +116,18 @@ fn tiny_experiment_end_to_end() {
     assert!(records.iter().any(|r| r.laws_gap.is_some()));
     let report = write_outputs(&experiment, &records, &dir).unwrap();
     assert_eq!(report.networks.len(), 2);
+    // Every row of metrics.csv has a value or an empty cell for every column of its header.
+    let csv = septuple_experiment::metrics_csv(&records);
+    let mut lines = csv.lines();
+    let width = lines.next().unwrap().split(',').count();
+    for line in lines {
+        assert_eq!(line.split(',').count(), width, "{line}");
+    }
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("equilibrium (6.2) residual r_w"),
+        "{summary}"
+    );
     for f in [
         "metrics.csv",
         "metrics.json",
@@ -159,4 +194,34 @@ fn law_checker() -> septuple_thermo::LawChecker {
         0.0,
     )
     .unwrap()
+}
+
+/// Keras' defaults reach the runs: another initialisation and loss give other numbers from the
+/// same seed, and the summary says which were used.
+#[test]
+fn keras_defaults_run_end_to_end() {
+    let dir = std::env::temp_dir().join(format!("septuple-exp-keras-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = ExperimentConfig::smoke();
+    config.sgd.epochs = 2;
+    config.seeds = vec![1];
+    config.histogram_epochs = vec![2];
+    let torch = config.clone().check().unwrap();
+    let keras = config.keras_defaults().check().unwrap();
+    let a = run(&torch, &dir.join("torch"), &RunOptions::default()).unwrap();
+    let b = run(&keras, &dir.join("keras"), &RunOptions::default()).unwrap();
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x.network, x.epoch), (&y.network, y.epoch));
+        assert_ne!(x.boundary_loss, y.boundary_loss);
+    }
+    write_outputs(&keras, &b, &dir.join("keras")).unwrap();
+    let summary = std::fs::read_to_string(dir.join("keras/summary.md")).unwrap();
+    assert!(summary.contains("batch 32"), "{summary}");
+    assert!(summary.contains("Keras' mean squared error"), "{summary}");
+    assert!(
+        summary.contains("glorot_uniform weights and zero biases"),
+        "{summary}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

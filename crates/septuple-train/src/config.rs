@@ -44,6 +44,14 @@ pub enum Objective {
     /// The boundary loss of Eq. (2.11) with the outputs compared with the targets, averaged over
     /// the batch (the paper's choice, Sec. 10).
     Boundary,
+    /// Keras' `mse` loss: the squared output error averaged over the n_out outputs and over
+    /// the batch, (1/n_out) |x_out - t|^2 per sample, which is 2/n_out times the boundary loss
+    /// of Eq. (2.11). It has the minimiser of [`Boundary`](Objective::Boundary) and gradients
+    /// 2/n_out times as large, so SGD on it with learning rate eta takes the steps of SGD on
+    /// (2.11) with learning rate 2 eta / n_out (the TensorFlow default of Sec. 10's likely
+    /// configuration). The batch losses a step reports are those of (2.11), so that runs on
+    /// either objective are compared on one scale.
+    MeanSquaredError,
     /// The bulk loss of Eq. (3.4) with mass `mass` at the bulk-solved states of Eq. (3.2),
     /// averaged over the batch: U_0 of Eq. (4.1) on the batch. The gradient with respect to w
     /// and b is taken at the solved states (the envelope theorem: the states are stationary).
@@ -51,6 +59,28 @@ pub enum Objective {
         /// The local-objective mass m of Eq. (3.4).
         mass: f64,
     },
+}
+
+impl Objective {
+    /// The factor between this objective's gradient with respect to the parameters and that of
+    /// the boundary loss (2.11), for a network with `n_outputs` outputs: 1 for
+    /// [`Boundary`](Objective::Boundary), 2 / n_outputs for
+    /// [`MeanSquaredError`](Objective::MeanSquaredError), None for the bulk loss (not a
+    /// multiple of (2.11)).
+    ///
+    /// ```
+    /// use septuple_train::Objective;
+    /// assert_eq!(Objective::Boundary.boundary_gradient_scale(10), Some(1.0));
+    /// assert_eq!(Objective::MeanSquaredError.boundary_gradient_scale(10), Some(0.2));
+    /// assert_eq!(Objective::Bulk { mass: 0.0 }.boundary_gradient_scale(10), None);
+    /// ```
+    pub fn boundary_gradient_scale(&self, n_outputs: usize) -> Option<f64> {
+        match self {
+            Objective::Boundary => Some(1.0),
+            Objective::MeanSquaredError => Some(2.0 / n_outputs.max(1) as f64),
+            Objective::Bulk { .. } => None,
+        }
+    }
 }
 
 /// Unchecked SGD settings; [`check`](SgdConfig::check) turns them into an [`Sgd`].

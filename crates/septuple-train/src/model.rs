@@ -109,7 +109,12 @@ where
         objective: Objective,
     ) -> Result<f64, TrainError> {
         match objective {
-            Objective::Boundary => ws.step(self.activations(), data, batch, eta),
+            Objective::Boundary | Objective::MeanSquaredError => {
+                let scale = objective
+                    .boundary_gradient_scale(self.outputs().len())
+                    .unwrap_or(1.0);
+                ws.step(self.activations(), data, batch, eta * scale)
+            }
             Objective::Bulk { mass } => {
                 ws.store(self)?;
                 let x = data.inputs().select(Axis(0), batch);
@@ -187,7 +192,9 @@ where
         let x = data.inputs().select(Axis(0), batch);
         let t = data.targets().select(Axis(0), batch);
         let (dw, db, loss) = match objective {
-            Objective::Boundary => self.boundary_gradients(x.view(), t.view())?,
+            Objective::Boundary | Objective::MeanSquaredError => {
+                self.boundary_gradients(x.view(), t.view())?
+            }
             Objective::Bulk { mass } => {
                 let boundary = Boundary::new(x.view(), t.view());
                 let potential = Potential::mass(mass);
@@ -206,7 +213,10 @@ where
                 what: "the batch loss".into(),
             });
         }
-        self.apply(&dw, &db, eta)?;
+        let scale = objective
+            .boundary_gradient_scale(self.septuple().outputs().len())
+            .unwrap_or(1.0);
+        self.apply(&dw, &db, eta * scale)?;
         Ok(loss)
     }
 

@@ -510,3 +510,84 @@ fn an_observer_error_keeps_its_type() {
         Some(&AnalysisFailed(2))
     );
 }
+
+/// Keras' `mse`: (1/n_out) |x_out - t|^2 averaged over the samples.
+fn keras_mse(net: &Layered<Builtin>, data: &Dataset) -> f64 {
+    use septuple_core::Network;
+    let out = net.predict(data.inputs()).unwrap();
+    let d = &out - &data.targets();
+    d.iter().map(|v| v * v).sum::<f64>() / d.len() as f64
+}
+
+/// One full-batch step on [`Objective::MeanSquaredError`] moves the parameters by -eta times
+/// the gradient g of Keras' `mse`: to first order in eta the loss falls by eta |g|^2 =
+/// |dtheta|^2 / eta. The second-order remainder is O(eta |H|) relative (eta = 1e-4 here, |H| of
+/// order one), so the ratio must be 1 within 1e-2. A step along s g instead (the gradient of
+/// (2.11) is s = n_out / 2 = 1.5 times g for the three outputs here) gives a ratio 1/s = 2/3.
+#[test]
+fn mean_squared_error_steps_along_the_gradient_of_keras_mse() {
+    let x = Array2::from_shape_fn((40, 5), |(i, j)| ((i * 5 + j) as f64).sin());
+    let t = Array2::from_shape_fn((40, 3), |(i, j)| ((i + 2 * j) as f64).cos() * 0.5);
+    let data = Dataset::new(x, t, None).unwrap();
+    let mut config = sgd(1, Batch::Full, 1e-4).config().clone();
+    config.schedule = Schedule::Constant;
+    config.objective = Objective::MeanSquaredError;
+    let sgd_mse = config.check().unwrap();
+    let net0 = Layered::random(&[5, 4, 3], Builtin::Tanh, Init::TorchLinear, 11).unwrap();
+    let mut net = net0.clone();
+    let summary = Trainer::new(sgd_mse)
+        .run(&mut net, &data, None, &mut Observers::new())
+        .unwrap();
+    let step2: f64 = params_f64(&net)
+        .iter()
+        .zip(params_f64(&net0))
+        .map(|(a, b)| (a - b).powi(2))
+        .sum();
+    let fall = keras_mse(&net0, &data) - keras_mse(&net, &data);
+    let ratio = fall / (step2 / 1e-4);
+    assert!((ratio - 1.0).abs() < 1e-2, "ratio {ratio}");
+    // The loss it reports is that of (2.11), half the summed squared error: 3/2 the mse.
+    assert_relative_eq!(
+        summary.last_epoch_loss.unwrap(),
+        1.5 * keras_mse(&net0, &data),
+        max_relative = 1e-12
+    );
+}
+
+/// SGD on Keras' `mse` at eta is SGD on (2.11) at 2 eta / n_out, bit for bit, on the fast
+/// and the general path.
+#[test]
+fn mean_squared_error_is_the_boundary_loss_at_a_scaled_rate() {
+    let train = mnist(0..300);
+    let run = |objective: Objective, lr: f64| {
+        let mut config = sgd(3, Batch::Size(32), lr).config().clone();
+        config.schedule = Schedule::Constant;
+        config.objective = objective;
+        let net0 = Layered::random(&[784, 12, 10], Builtin::Tanh, Init::GlorotUniform, 5).unwrap();
+        let mut fast = net0.clone();
+        Trainer::new(config.clone().check().unwrap())
+            .run(&mut fast, &train, None, &mut Observers::new())
+            .unwrap();
+        let mut general = Dag::new(net0.to_septuple().unwrap(), Edges::Existing).unwrap();
+        Trainer::new(config.check().unwrap())
+            .run(&mut general, &train, None, &mut Observers::new())
+            .unwrap();
+        let general: Vec<u64> = general
+            .septuple()
+            .weights()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        (params(&fast), general)
+    };
+    let (fast_mse, general_mse) = run(Objective::MeanSquaredError, 0.01);
+    let (fast_b, general_b) = run(Objective::Boundary, 0.01 * (2.0 / 10.0));
+    assert_eq!(fast_mse, fast_b);
+    assert_eq!(general_mse, general_b);
+    let (fast_other, _) = run(Objective::Boundary, 0.01);
+    assert_ne!(fast_mse, fast_other);
+}
+
+fn params_f64(net: &Layered<Builtin>) -> Vec<f64> {
+    params(net).into_iter().map(f64::from_bits).collect()
+}
