@@ -154,9 +154,17 @@ struct AnalyzeArgs {
     /// this fraction of its value (0: use every probe) [default: 0.01].
     #[arg(long, value_name = "E", value_parser = non_negative_number, allow_negative_numbers = true)]
     tol: Option<f64>,
-    /// matrix-free: Lanczos steps per probe (quadrature nodes) [default: 60].
+    /// matrix-free: Lanczos steps per probe (quadrature nodes) [default: 60]; with
+    /// --quadrature-tol, the steps to start from.
     #[arg(long, value_name = "K", value_parser = positive_whole_number)]
     lanczos_steps: Option<usize>,
+    /// matrix-free: choose the Lanczos steps: double them until halving them moves every
+    /// monitored trace by at most this fraction of its value (0: fixed steps) [default: 0].
+    #[arg(long, value_name = "E", value_parser = non_negative_number, allow_negative_numbers = true)]
+    quadrature_tol: Option<f64>,
+    /// matrix-free: the most Lanczos steps --quadrature-tol may reach [default: 1920].
+    #[arg(long, value_name = "K", value_parser = positive_whole_number)]
+    max_lanczos_steps: Option<usize>,
     /// matrix-free: the seed of the probe vectors [default: 0].
     #[arg(long, value_name = "S", value_parser = whole_number_u64)]
     seed: Option<u64>,
@@ -381,15 +389,26 @@ fn analyze(a: AnalyzeArgs) -> Result {
     if let Some(k) = a.lanczos_steps {
         mf.max_steps = k;
     }
+    if let Some(e) = a.quadrature_tol {
+        mf.quadrature_tol = e;
+    }
+    if let Some(k) = a.max_lanczos_steps {
+        mf.steps_limit = k;
+    }
     if let Some(s) = a.seed {
         mf.seed = s;
     }
     if a.method != Method::MatrixFree
         && a.method != Method::Auto
-        && (a.probes.is_some() || a.tol.is_some() || a.lanczos_steps.is_some() || a.seed.is_some())
+        && (a.probes.is_some()
+            || a.tol.is_some()
+            || a.lanczos_steps.is_some()
+            || a.quadrature_tol.is_some()
+            || a.max_lanczos_steps.is_some()
+            || a.seed.is_some())
     {
         eprintln!(
-            "septuple: warning: --probes, --tol, --lanczos-steps and --seed apply to the matrix-free method only; --method {} ignores them",
+            "septuple: warning: --probes, --tol, --lanczos-steps, --quadrature-tol, --max-lanczos-steps and --seed apply to the matrix-free method only; --method {} ignores them",
             a.method
         );
     }

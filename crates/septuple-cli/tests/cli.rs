@@ -354,8 +354,32 @@ fn matrix_free_agrees_with_dense_on_the_fixture() {
             "{key}: {v} +- {se} vs dense {truth}"
         );
         assert!(dense.get(format!("{key}_stderr")).is_none());
+        // Every probe is exact at 60 steps (bound 14): halving them changes nothing.
+        assert_eq!(mf[format!("{key}_quadrature_change")], 0.0, "{key}");
+        assert!(dense.get(format!("{key}_quadrature_change")).is_none());
     }
     assert!(mf["thermo_estimate"]["free_energy"]["stderr"].is_number());
+    assert_eq!(mf["matrix_free"]["doublings"], 0);
+
+    // From 2 steps, --quadrature-tol doubles them to 4, 8 and 14, the Krylov bound, where
+    // every probe's space is exhausted (some break down a step early) and the rules exact.
+    let mut adaptive_args = base.to_vec();
+    adaptive_args.extend([
+        "--method",
+        "matrix-free",
+        "--lanczos-steps",
+        "2",
+        "--quadrature-tol",
+        "1e-6",
+    ]);
+    let adaptive = json_of(&adaptive_args);
+    assert!(adaptive["matrix_free"]["lanczos_steps"].as_u64().unwrap() <= 14);
+    assert_eq!(adaptive["matrix_free"]["doublings"], 3);
+    assert_eq!(
+        adaptive["matrix_free"]["exact_probes"],
+        adaptive["matrix_free"]["probes"]
+    );
+    assert_eq!(adaptive["mu2_quadrature_change"], 0.0);
 
     let mut table_args = base[..4].to_vec();
     table_args.extend(["--method", "matrix-free", "--probes", "8"]);

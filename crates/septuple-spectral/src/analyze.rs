@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::SpectrumBackend;
 use crate::error::SpectralError;
-use crate::estimate::{EstimatedSummary, MatrixFreeInfo};
+use crate::estimate::{EstimatedSummary, MatrixFreeInfo, ThermoChange};
 use crate::matrix_free::{
     extreme_singular_values, stochastic_lanczos_quadrature, MatrixFreeOptions,
 };
@@ -107,6 +107,9 @@ pub struct Analysis {
     /// The thermodynamics estimated matrix-free (F, U, S, log det, Laplacian with standard
     /// errors), if asked for.
     pub thermo_estimate: Option<ThermoEstimate>,
+    /// How far the matrix-free log det and Laplacian move between half the steps and all.
+    #[serde(default)]
+    pub thermo_change: Option<ThermoChange>,
 }
 
 impl Analysis {
@@ -226,6 +229,7 @@ pub fn analyze_states<N: Network + ?Sized>(
         estimate: None,
         thermo,
         thermo_estimate: None,
+        thermo_change: None,
     })
 }
 
@@ -266,6 +270,10 @@ fn matrix_free<N: Network + ?Sized>(
         None => None,
         Some(t) => Some(ThermoEstimate::new(&slq.quadrature, &t.at)?),
     };
+    let thermo_change = thermo_fs.as_ref().map(|(log_det, lap)| ThermoChange {
+        log_det_i_plus_beta_g: slq.quadrature_change(log_det).value,
+        laplacian_f: slq.quadrature_change(lap).value,
+    });
     Ok(Analysis {
         n_neurons: net.n_neurons(),
         n_samples,
@@ -278,6 +286,7 @@ fn matrix_free<N: Network + ?Sized>(
         estimate: Some(estimate),
         thermo: None,
         thermo_estimate,
+        thermo_change,
     })
 }
 
@@ -322,11 +331,19 @@ pub struct AnalysisReport {
     /// Its standard error (matrix-free).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sum_log_lambda_stderr: Option<f64>,
+    /// How far the matrix-free estimate of `sum_log_lambda` moves between the Gauss rules of half the
+    /// steps and of all of them: the quadrature bias the standard error leaves out, estimated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sum_log_lambda_quadrature_change: Option<f64>,
     /// The number of dynamical eigenvalues (matrix-free: the estimate, rounded).
     pub n_dynamical: usize,
     /// Its standard error (matrix-free).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub n_dynamical_stderr: Option<f64>,
+    /// How far the matrix-free estimate of `n_dynamical` moves between the Gauss rules of half the
+    /// steps and of all of them: the quadrature bias the standard error leaves out, estimated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub n_dynamical_quadrature_change: Option<f64>,
     /// The tolerance that defines them.
     pub dynamical_tolerance: f64,
     /// All log lambda, ascending (exact methods only).
@@ -342,26 +359,46 @@ pub struct AnalysisReport {
     /// Its standard error (matrix-free).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mu2_stderr: Option<f64>,
+    /// How far the matrix-free estimate of `mu2` moves between the Gauss rules of half the
+    /// steps and of all of them: the quadrature bias the standard error leaves out, estimated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mu2_quadrature_change: Option<f64>,
     /// mu_3 (Eq. 9.6).
     pub mu3: f64,
     /// Its standard error (matrix-free).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mu3_stderr: Option<f64>,
+    /// How far the matrix-free estimate of `mu3` moves between the Gauss rules of half the
+    /// steps and of all of them: the quadrature bias the standard error leaves out, estimated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mu3_quadrature_change: Option<f64>,
     /// Mean of the dynamical log lambda.
     pub mean: f64,
     /// Its standard error (matrix-free).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mean_stderr: Option<f64>,
+    /// How far the matrix-free estimate of `mean` moves between the Gauss rules of half the
+    /// steps and of all of them: the quadrature bias the standard error leaves out, estimated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mean_quadrature_change: Option<f64>,
     /// Variance of the dynamical log lambda.
     pub variance: f64,
     /// Its standard error (matrix-free).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub variance_stderr: Option<f64>,
+    /// How far the matrix-free estimate of `variance` moves between the Gauss rules of half the
+    /// steps and of all of them: the quadrature bias the standard error leaves out, estimated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub variance_quadrature_change: Option<f64>,
     /// Skewness of the dynamical log lambda.
     pub skewness: f64,
     /// Its standard error (matrix-free).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub skewness_stderr: Option<f64>,
+    /// How far the matrix-free estimate of `skewness` moves between the Gauss rules of half the
+    /// steps and of all of them: the quadrature bias the standard error leaves out, estimated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub skewness_quadrature_change: Option<f64>,
     /// C_20 (Eq. 10.5), if the summary computed it.
     pub c20: Option<f64>,
     /// A bound on its error (matrix-free).
@@ -382,12 +419,20 @@ pub struct AnalysisReport {
     /// Its standard error (matrix-free).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub log_det_i_plus_beta_g_stderr: Option<f64>,
+    /// How far the matrix-free estimate of `log_det_i_plus_beta_g` moves between the Gauss rules of half the
+    /// steps and of all of them: the quadrature bias the standard error leaves out, estimated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub log_det_i_plus_beta_g_quadrature_change: Option<f64>,
     /// The Laplacian of F in the eigenvalues (Eq. 8.10).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub laplacian_f: Option<f64>,
     /// Its standard error (matrix-free).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub laplacian_f_stderr: Option<f64>,
+    /// How far the matrix-free estimate of `laplacian_f` moves between the Gauss rules of half the
+    /// steps and of all of them: the quadrature bias the standard error leaves out, estimated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub laplacian_f_quadrature_change: Option<f64>,
     /// The thermodynamics of the exact spectrum, with `--beta`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thermo: Option<ThermoSummary>,
@@ -400,6 +445,33 @@ pub struct AnalysisReport {
     pub matrix_free: Option<MatrixFreeInfo>,
 }
 
+impl AnalysisReport {
+    /// Whether every matrix-free trace that has both moves by at most its standard error
+    /// between half the steps and all of them (true for exact analyses): the steps suffice
+    /// for the error bars to stand for the whole error. The dynamical count, an indicator
+    /// whose Gauss rules do not converge that way, is left out.
+    pub fn quadrature_settled(&self) -> bool {
+        [
+            (
+                self.sum_log_lambda_quadrature_change,
+                self.sum_log_lambda_stderr,
+            ),
+            (self.mu2_quadrature_change, self.mu2_stderr),
+            (self.mu3_quadrature_change, self.mu3_stderr),
+            (
+                self.log_det_i_plus_beta_g_quadrature_change,
+                self.log_det_i_plus_beta_g_stderr,
+            ),
+            (self.laplacian_f_quadrature_change, self.laplacian_f_stderr),
+        ]
+        .iter()
+        .all(|&(c, e)| match (c, e) {
+            (Some(c), Some(e)) => c.abs() <= e,
+            _ => true,
+        })
+    }
+}
+
 impl Analysis {
     /// The flat record with stable keys.
     pub fn report(&self) -> AnalysisReport {
@@ -410,22 +482,29 @@ impl Analysis {
             method_choice: self.method_choice,
             sum_log_lambda: 0.0,
             sum_log_lambda_stderr: None,
+            sum_log_lambda_quadrature_change: None,
             n_dynamical: 0,
             n_dynamical_stderr: None,
+            n_dynamical_quadrature_change: None,
             dynamical_tolerance: 0.0,
             log_lambda: None,
             traces: [0.0; 4],
             traces_stderr: None,
             mu2: 0.0,
             mu2_stderr: None,
+            mu2_quadrature_change: None,
             mu3: 0.0,
             mu3_stderr: None,
+            mu3_quadrature_change: None,
             mean: 0.0,
             mean_stderr: None,
+            mean_quadrature_change: None,
             variance: 0.0,
             variance_stderr: None,
+            variance_quadrature_change: None,
             skewness: 0.0,
             skewness_stderr: None,
+            skewness_quadrature_change: None,
             c20: None,
             c20_error_bound: None,
             c_all_but_20: None,
@@ -434,8 +513,10 @@ impl Analysis {
             gap: None,
             log_det_i_plus_beta_g: self.thermo.as_ref().map(|t| t.log_det_i_plus_beta_g),
             log_det_i_plus_beta_g_stderr: None,
+            log_det_i_plus_beta_g_quadrature_change: None,
             laplacian_f: self.thermo.as_ref().map(|t| t.laplacian_f),
             laplacian_f_stderr: None,
+            laplacian_f_quadrature_change: None,
             thermo: self.thermo,
             thermo_estimate: self.thermo_estimate,
             matrix_free: None,
@@ -476,6 +557,18 @@ impl Analysis {
             r.c_all_but_20 = call.map(|c| c.value);
             r.c_all_but_20_error_bound = call.map(|c| c.error_bound);
             r.matrix_free = Some(e.info);
+            let c = &e.quadrature_change;
+            r.sum_log_lambda_quadrature_change = Some(c.sum_log_lambda);
+            r.n_dynamical_quadrature_change = Some(c.n_dynamical);
+            r.mu2_quadrature_change = Some(c.mu2());
+            r.mu3_quadrature_change = Some(c.mu3());
+            r.mean_quadrature_change = Some(c.mean);
+            r.variance_quadrature_change = Some(c.variance);
+            r.skewness_quadrature_change = Some(c.skewness);
+        }
+        if let Some(c) = &self.thermo_change {
+            r.log_det_i_plus_beta_g_quadrature_change = Some(c.log_det_i_plus_beta_g);
+            r.laplacian_f_quadrature_change = Some(c.laplacian_f);
         }
         if let Some(t) = &self.thermo_estimate {
             r.log_det_i_plus_beta_g = Some(t.log_det_i_plus_beta_g.value);

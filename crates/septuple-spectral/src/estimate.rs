@@ -44,6 +44,87 @@ pub struct MatrixFreeInfo {
     pub largest_converged: bool,
     /// Whether the smallest eigenvalues met their residual tolerance.
     pub smallest_converged: bool,
+    /// How many times the adaptive choice doubled the quadrature's steps (0 with fixed
+    /// steps; see [`MatrixFreeOptions::quadrature_tol`](crate::MatrixFreeOptions)).
+    #[serde(default)]
+    pub doublings: usize,
+}
+
+/// How far each estimate of [`EstimatedSummary`] moves between the Gauss rules of the first
+/// half of the steps and of all of them ([`Slq::quadrature_change`]): an estimate of the
+/// quadrature bias that the standard errors leave out (it estimates the coarse rules' bias,
+/// which exceeds the full rules' for the smooth functions; for the indicator of the dynamical
+/// count it need not). Zero when every probe's Krylov space was exhausted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuadratureChange {
+    /// Of sum log lambda.
+    pub sum_log_lambda: f64,
+    /// Of the dynamical count.
+    pub n_dynamical: f64,
+    /// Of mu_k, k = 1..4.
+    pub traces: [f64; 4],
+    /// Of the mean of the dynamical log lambda.
+    pub mean: f64,
+    /// Of their variance.
+    pub variance: f64,
+    /// Of their skewness.
+    pub skewness: f64,
+}
+
+impl QuadratureChange {
+    /// The change of mu_2.
+    pub fn mu2(&self) -> f64 {
+        self.traces[1]
+    }
+
+    /// The change of mu_3.
+    pub fn mu3(&self) -> f64 {
+        self.traces[2]
+    }
+}
+
+/// How far the matrix-free thermodynamics move between half the steps and all of them
+/// ([`Slq::quadrature_change`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThermoChange {
+    /// Of log det(I (1 - beta m) + beta G) (Eq. 5.9).
+    pub log_det_i_plus_beta_g: f64,
+    /// Of the Laplacian DeltaF (Eqs. 8.10, 9.1).
+    pub laplacian_f: f64,
+}
+
+/// Point values of the traced quantities from one set of rules: sum log lambda, the dynamical
+/// count, mu_1..mu_4, and the mean, variance and skewness of the dynamical log lambda.
+fn point_values(q: &Quadrature, tol: f64) -> (f64, f64, [f64; 4], [f64; 3]) {
+    let t = |f: &dyn Fn(f64) -> f64| q.trace(f).value;
+    let dyn_ind = move |l: f64| if l.ln().abs() > tol { 1.0 } else { 0.0 };
+    let x = [
+        t(&|l: f64| dyn_ind(l) * l.ln()),
+        t(&|l: f64| dyn_ind(l) * l.ln().powi(2)),
+        t(&|l: f64| dyn_ind(l) * l.ln().powi(3)),
+        t(&dyn_ind),
+    ];
+    (
+        t(&|l: f64| l.ln()),
+        x[3],
+        [1, 2, 3, 4].map(|k| t(&move |l: f64| l.ln().powi(k))),
+        dynamical_moments(&x),
+    )
+}
+
+/// Mean, variance (population) and skewness of the dynamical log lambda from the traces of
+/// 1(dyn) log lambda, 1(dyn) log^2 lambda, 1(dyn) log^3 lambda and 1(dyn); zeros without
+/// dynamical eigenvalues.
+fn dynamical_moments(x: &[f64]) -> [f64; 3] {
+    let nd = x[3];
+    if !(nd > 0.0) {
+        return [0.0; 3];
+    }
+    let mean = x[0] / nd;
+    let var = x[1] / nd - mean * mean;
+    let m3 = x[2] / nd - 3.0 * mean * x[1] / nd + 2.0 * mean.powi(3);
+    let skew = if var > 0.0 { m3 / var.powf(1.5) } else { 0.0 };
+    [mean, var, skew]
 }
 
 /// The estimates of [`SpectrumSummary`](crate::SpectrumSummary)'s fields, each with its
@@ -76,6 +157,8 @@ pub struct EstimatedSummary {
     pub complexities: Vec<BoundedComplexity>,
     /// The extreme eigenvalues themselves.
     pub extremes: ExtremeSpectrum,
+    /// How far each estimate moves between half the steps and all of them.
+    pub quadrature_change: QuadratureChange,
     /// How the estimate was obtained.
     pub info: MatrixFreeInfo,
 }
@@ -98,17 +181,7 @@ impl EstimatedSummary {
         let d2 = move |l: f64| dyn_ind(l) * l.ln().powi(2);
         let d3 = move |l: f64| dyn_ind(l) * l.ln().powi(3);
         let fs: [&dyn Fn(f64) -> f64; 4] = [&d1, &d2, &d3, &dyn_ind];
-        let moments = |x: &[f64]| {
-            let nd = x[3];
-            if !(nd > 0.0) {
-                return [0.0; 3];
-            }
-            let mean = x[0] / nd;
-            let var = x[1] / nd - mean * mean;
-            let m3 = x[2] / nd - 3.0 * mean * x[1] / nd + 2.0 * mean.powi(3);
-            let skew = if var > 0.0 { m3 / var.powf(1.5) } else { 0.0 };
-            [mean, var, skew]
-        };
+        let moments = dynamical_moments;
         let mean = q.jackknife(&fs, &|x| moments(x)[0]);
         let variance = q.jackknife(&fs, &|x| moments(x)[1]);
         let skewness = q.jackknife(&fs, &|x| moments(x)[2]);
@@ -171,9 +244,20 @@ impl EstimatedSummary {
             extreme_steps: extremes.steps,
             largest_converged: extremes.largest_converged,
             smallest_converged: extremes.smallest_converged,
+            doublings: slq.doublings,
+        };
+        let (fine, coarse) = (point_values(q, tol), point_values(&slq.coarse, tol));
+        let quadrature_change = QuadratureChange {
+            sum_log_lambda: fine.0 - coarse.0,
+            n_dynamical: fine.1 - coarse.1,
+            traces: [0, 1, 2, 3].map(|k| fine.2[k] - coarse.2[k]),
+            mean: fine.3[0] - coarse.3[0],
+            variance: fine.3[1] - coarse.3[1],
+            skewness: fine.3[2] - coarse.3[2],
         };
         EstimatedSummary {
             n_neurons: n,
+            quadrature_change,
             sum_log_lambda: q.trace(&ln),
             dynamical_tolerance: tol,
             n_dynamical: q.trace(&dyn_ind),

@@ -79,6 +79,14 @@ pub struct MatrixFreeOptions {
     /// Whether [`extreme_singular_values`] also computes the `n_extreme` smallest (through
     /// M^-1; C_(N-20) of Eq. 10.5 needs them, C_20 only the largest).
     pub smallest: bool,
+    /// With a value > 0, stochastic Lanczos quadrature chooses its steps: starting from
+    /// `max_steps`, it doubles them (up to `steps_limit` and the Krylov bound) until, on the
+    /// first batch of probes, every monitored trace changes by at most this times its absolute
+    /// value between the Gauss rules of the first half of the steps and of all of them
+    /// ([`Slq::quadrature_change`]). 0 (the default): `max_steps` steps, whatever the change.
+    pub quadrature_tol: f64,
+    /// The most steps the adaptive choice may reach (>= `max_steps` when `quadrature_tol` > 0).
+    pub steps_limit: usize,
 }
 
 impl Default for MatrixFreeOptions {
@@ -99,6 +107,8 @@ impl Default for MatrixFreeOptions {
             extreme_tol: 1e-10,
             smallest: true,
             deflate: true,
+            quadrature_tol: 0.0,
+            steps_limit: 1920,
         }
     }
 }
@@ -128,7 +138,18 @@ impl MatrixFreeOptions {
             "at least 1 step",
         )?;
         count("extreme_basis", self.extreme_basis, 1, "at least 1 vector")?;
-        for (what, v) in [("rel_tol", self.rel_tol), ("extreme_tol", self.extreme_tol)] {
+        if self.quadrature_tol > 0.0 && self.steps_limit < self.max_steps {
+            return Err(SpectralError::Parameter {
+                what: "steps_limit",
+                value: self.steps_limit.to_string(),
+                expected: "at least max_steps when the steps are chosen adaptively",
+            });
+        }
+        for (what, v) in [
+            ("rel_tol", self.rel_tol),
+            ("extreme_tol", self.extreme_tol),
+            ("quadrature_tol", self.quadrature_tol),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(SpectralError::Parameter {
                     what,
@@ -679,7 +700,76 @@ pub struct Slq {
     pub krylov_bound: usize,
     /// The dimension of the unit eigenspace removed from the probes (None: not deflated).
     pub deflated: Option<usize>,
+    /// The same probes' Gauss rules from the first half of their steps (ceil(m/2) of m; a
+    /// probe whose Krylov space was exhausted keeps its exact rule): the coarse rules of
+    /// [`quadrature_change`](Slq::quadrature_change).
+    pub coarse: Quadrature,
+    /// How many times the adaptive choice doubled the steps (0 with fixed steps).
+    pub doublings: usize,
 }
+
+impl Slq {
+    /// The change of the estimate of tr f(G) between the coarse rules (half the steps) and the
+    /// full ones: the mean over probes of the paired difference of the two Gauss rules, with
+    /// its standard error. It is an estimate of the quadrature bias of the coarse rules; for a
+    /// smooth f, whose Gauss rules converge geometrically in the steps, that of the full rules
+    /// is smaller, so a change below the statistical error says the steps suffice, and one
+    /// above it says the full rules are biased by up to about that much. Zero for exact probes.
+    pub fn quadrature_change(&self, f: &dyn Fn(f64) -> f64) -> septuple_thermo::Estimate {
+        let fine = self.quadrature.per_probe(f);
+        let coarse = self.coarse.per_probe(f);
+        let d: Vec<f64> = fine.iter().zip(&coarse).map(|(a, b)| a - b).collect();
+        septuple_thermo::Estimate::from_samples(&d)
+    }
+}
+
+/// The Gauss rule of z^T f(G) z / |z|^2 from one Golub-Kahan bidiagonal: nodes sigma_j^2,
+/// weights the squared first components of B's right singular vectors, scaled by 1 - `w1`,
+/// and the deflated unit eigenspace's share `w1` at lambda = 1 exactly.
+fn gauss_rule(bd: &Bidiagonal, w1: f64) -> Result<QuadratureRule, SpectralError> {
+    let (sigma, _, first_v) = bidiagonal_svd(bd)?;
+    let mut pairs: Vec<(f64, f64)> = sigma
+        .iter()
+        .zip(&first_v)
+        .map(|(&s, &q)| (s * s, q * q * (1.0 - w1)))
+        .collect();
+    if w1 > 0.0 {
+        pairs.push((1.0, w1));
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(QuadratureRule {
+        nodes: pairs.iter().map(|p| p.0).collect(),
+        weights: pairs.iter().map(|p| p.1).collect(),
+        exact: bd.exhausted,
+    })
+}
+
+/// One probe's Gauss rules: from all its steps and from the first half of them (the leading
+/// ceil(m/2) x ceil(m/2) block of B is the bidiagonal of the shorter run from the same start).
+fn probe_rules(
+    bd: &Bidiagonal,
+    w1: f64,
+) -> Result<(QuadratureRule, QuadratureRule), SpectralError> {
+    let full = gauss_rule(bd, w1)?;
+    let m = bd.alpha.len();
+    let coarse = if bd.exhausted || m < 2 {
+        full.clone()
+    } else {
+        let h = m.div_ceil(2);
+        gauss_rule(
+            &Bidiagonal {
+                alpha: bd.alpha[..h].to_vec(),
+                beta: bd.beta[..h.min(bd.beta.len())].to_vec(),
+                exhausted: false,
+            },
+            w1,
+        )?
+    };
+    Ok((full, coarse))
+}
+
+/// The rules of probes `lo..hi` at `steps` steps: (full, coarse, steps taken) per probe.
+type ProbeRules = Vec<(QuadratureRule, QuadratureRule, usize)>;
 
 /// An orthonormal basis (n_in x d, input coordinates) of S^perp, the subspace on which M and
 /// M^T act as the identity (docs/theory.md, "The 2r + 1 rank bound"): the null space of the
@@ -733,6 +823,12 @@ pub fn unit_subspace<N: Network + ?Sized>(
 /// `options.batch`; after each batch, once `min_probes` have run, it stops if every trace of
 /// `monitor` has standard error <= `rel_tol` * |value|, or at `max_probes`.
 ///
+/// Each probe also keeps the Gauss rule of its first ceil(m/2) steps ([`Slq::coarse`]), from
+/// which [`Slq::quadrature_change`] estimates the quadrature bias the standard errors leave
+/// out; with `options.quadrature_tol` > 0 the steps are chosen by it (see
+/// [`MatrixFreeOptions::quadrature_tol`]; the first batch of probes decides, at most
+/// log2(steps_limit / max_steps) + 1 times its cost is added).
+///
 /// Determinism: probe p depends only on (seed, p); batches are formed in probe order and
 /// batches of `batch` probes run in parallel over rayon's pool, in chunks whose results are
 /// collected in probe order, so the result is the same bits for any thread count.
@@ -751,7 +847,6 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
     options.check()?;
     let n = net.n_neurons();
     let bound = krylov_bound(n, net.inputs().len());
-    let steps = options.max_steps.min(bound);
     let perp = if options.deflate {
         unit_subspace(net, fp, septuple_core::DenseBudget::default()).ok()
     } else {
@@ -759,9 +854,44 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
     };
     let inputs = net.inputs();
     let deflated = perp.as_ref().map(|q| q.ncols());
-    let mut rules: Vec<QuadratureRule> = Vec::new();
+    let run_probes = |lo: usize, hi: usize, steps: usize| -> Result<ProbeRules, SpectralError> {
+        let mut start = Array2::zeros((n, hi - lo));
+        // |z_perp|^2 / N: the probe's weight at lambda = 1 exactly.
+        let mut unit_weight = vec![0.0; hi - lo];
+        for (c, p) in (lo..hi).enumerate() {
+            let mut z = rademacher(n, options.seed, p as u64);
+            if let Some(q) = &perp {
+                let zi = Array1::from_iter(inputs.iter().map(|&i| z[i]));
+                let h = q.t().dot(&zi);
+                let zp = q.dot(&h);
+                for (k, &i) in inputs.iter().enumerate() {
+                    z[i] -= zp[k];
+                }
+                unit_weight[c] = h.dot(&h) / n as f64;
+            }
+            start.column_mut(c).assign(&z);
+        }
+        golub_kahan(net, fp, start, steps, bound)?
+            .iter()
+            .zip(&unit_weight)
+            .map(|(bd, &w1)| {
+                let (full, coarse) = probe_rules(bd, w1)?;
+                Ok((full, coarse, bd.alpha.len()))
+            })
+            .collect()
+    };
+    let (steps, doublings, pilot) = choose_steps(n, options, bound, monitor, &run_probes)?;
+    let mut rules: Vec<(QuadratureRule, QuadratureRule)> = Vec::new();
     let mut max_steps_taken = 0;
+    for (full, coarse, m) in pilot {
+        max_steps_taken = max_steps_taken.max(m);
+        rules.push((full, coarse));
+    }
     let n_threads = rayon::current_num_threads().max(1);
+    let finished = |rules: Vec<(QuadratureRule, QuadratureRule)>, steps_taken: usize| {
+        let (fine, coarse): (Vec<_>, Vec<_>) = rules.into_iter().unzip();
+        finish(n, fine, coarse, steps_taken, bound, deflated, doublings)
+    };
     while rules.len() < options.max_probes {
         // A round of up to n_threads batches in parallel; the stopping rule looks at every
         // batch boundary in order, so extra batches of a round are discarded if it stops early.
@@ -774,86 +904,90 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
             })
             .filter(|(lo, hi)| lo < hi)
             .collect();
-        let results: Vec<Result<Vec<(QuadratureRule, usize)>, SpectralError>> = batches
+        let results: Vec<Result<ProbeRules, SpectralError>> = batches
             .par_iter()
-            .map(|&(lo, hi)| {
-                let mut start = Array2::zeros((n, hi - lo));
-                // |z_perp|^2 / N: the probe's weight at lambda = 1 exactly.
-                let mut unit_weight = vec![0.0; hi - lo];
-                for (c, p) in (lo..hi).enumerate() {
-                    let mut z = rademacher(n, options.seed, p as u64);
-                    if let Some(q) = &perp {
-                        let zi = Array1::from_iter(inputs.iter().map(|&i| z[i]));
-                        let h = q.t().dot(&zi);
-                        let zp = q.dot(&h);
-                        for (k, &i) in inputs.iter().enumerate() {
-                            z[i] -= zp[k];
-                        }
-                        unit_weight[c] = h.dot(&h) / n as f64;
-                    }
-                    start.column_mut(c).assign(&z);
-                }
-                golub_kahan(net, fp, start, steps, bound)?
-                    .iter()
-                    .zip(&unit_weight)
-                    .map(|(bd, &w1)| {
-                        let (sigma, _, first_v) = bidiagonal_svd(bd)?;
-                        let mut pairs: Vec<(f64, f64)> = sigma
-                            .iter()
-                            .zip(&first_v)
-                            .map(|(&s, &q)| (s * s, q * q * (1.0 - w1)))
-                            .collect();
-                        if w1 > 0.0 {
-                            pairs.push((1.0, w1));
-                        }
-                        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-                        Ok((
-                            QuadratureRule {
-                                nodes: pairs.iter().map(|p| p.0).collect(),
-                                weights: pairs.iter().map(|p| p.1).collect(),
-                                exact: bd.exhausted,
-                            },
-                            bd.alpha.len(),
-                        ))
-                    })
-                    .collect()
-            })
+            .map(|&(lo, hi)| run_probes(lo, hi, steps))
             .collect();
         for batch in results {
-            for (rule, m) in batch? {
+            for (full, coarse, m) in batch? {
                 max_steps_taken = max_steps_taken.max(m);
-                rules.push(rule);
+                rules.push((full, coarse));
             }
             if rules.len() >= options.min_probes && rules.len() >= 2 && options.rel_tol > 0.0 {
-                let q = Quadrature::new(n, n as f64, rules.clone())?;
+                let fine: Vec<QuadratureRule> = rules.iter().map(|r| r.0.clone()).collect();
+                let q = Quadrature::new(n, n as f64, fine)?;
                 let done = monitor.iter().all(|f| {
                     let e = septuple_thermo::SpectralMeasure::trace(&q, *f);
                     e.stderr <= options.rel_tol * e.value.abs()
                 });
                 if done {
-                    return finish(n, rules, max_steps_taken, bound, deflated);
+                    return finished(rules, max_steps_taken);
                 }
             }
         }
     }
-    finish(n, rules, max_steps_taken, bound, deflated)
+    finished(rules, max_steps_taken)
+}
+
+/// The steps of every probe: `max_steps` (capped at the Krylov bound) with fixed steps; with
+/// `quadrature_tol` > 0, doubled from there until the first batch of probes changes every
+/// monitored trace by at most `quadrature_tol` times its value between its coarse and full
+/// rules, or `steps_limit` (or the bound) is reached. Returns the steps, the doublings, and the
+/// first batch's rules at the chosen steps when they were computed to choose them (reused as
+/// the first probes, which they are).
+fn choose_steps(
+    n: usize,
+    options: &MatrixFreeOptions,
+    bound: usize,
+    monitor: &[&(dyn Fn(f64) -> f64 + Sync)],
+    run_probes: &(dyn Fn(usize, usize, usize) -> Result<ProbeRules, SpectralError> + Sync),
+) -> Result<(usize, usize, ProbeRules), SpectralError> {
+    let mut steps = options.max_steps.min(bound);
+    if options.quadrature_tol <= 0.0 {
+        return Ok((steps, 0, Vec::new()));
+    }
+    let limit = options.steps_limit.min(bound);
+    let pilot_probes = options.batch.clamp(2, options.max_probes);
+    let mut doublings = 0;
+    loop {
+        let pilot = run_probes(0, pilot_probes, steps)?;
+        if steps >= limit || pilot.iter().all(|r| r.0.exact) {
+            return Ok((steps, doublings, pilot));
+        }
+        let fine = Quadrature::new(n, n as f64, pilot.iter().map(|r| r.0.clone()).collect())?;
+        let coarse = Quadrature::new(n, n as f64, pilot.iter().map(|r| r.1.clone()).collect())?;
+        let settled = monitor.iter().all(|f| {
+            let a = septuple_thermo::SpectralMeasure::trace(&fine, *f).value;
+            let b = septuple_thermo::SpectralMeasure::trace(&coarse, *f).value;
+            (a - b).abs() <= options.quadrature_tol * a.abs()
+        });
+        if settled {
+            return Ok((steps, doublings, pilot));
+        }
+        steps = (2 * steps).min(limit);
+        doublings += 1;
+    }
 }
 
 fn finish(
     n: usize,
     rules: Vec<QuadratureRule>,
+    coarse: Vec<QuadratureRule>,
     steps: usize,
     bound: usize,
     deflated: Option<usize>,
+    doublings: usize,
 ) -> Result<Slq, SpectralError> {
     let probes = rules.len();
     let exact_probes = rules.iter().filter(|r| r.exact).count();
     Ok(Slq {
         quadrature: Quadrature::new(n, n as f64, rules)?,
+        coarse: Quadrature::new(n, n as f64, coarse)?,
         probes,
         steps,
         exact_probes,
         krylov_bound: bound,
         deflated,
+        doublings,
     })
 }

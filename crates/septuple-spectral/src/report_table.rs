@@ -28,6 +28,15 @@ fn pm(v: f64, err: Option<f64>) -> String {
     }
 }
 
+/// [`pm`] and, if the estimate has one, how far it moves between half the steps and all of
+/// them: `1.500000 ± 2.0000e-3 (half the steps: -1.0000e-4)`.
+fn pmq(v: f64, err: Option<f64>, change: Option<f64>) -> String {
+    match change {
+        Some(c) => format!("{} (half the steps: {})", pm(v, err), number(-c)),
+        None => pm(v, err),
+    }
+}
+
 fn optional_pm(v: Option<f64>, err: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| pm(v, err))
 }
@@ -89,20 +98,35 @@ impl fmt::Display for AnalysisReport {
                 ),
             )?;
             if m.exact_probes < m.probes {
-                // Measured on a LeNet-5 (docs/performance.md): at 60 steps mu_3 was 8 of its
-                // errors off the exact value, at 300 within 1.5; the count of dynamical
-                // eigenvalues took its 2,768 unit eigenvalues for dynamical at both.
                 row(
                     f,
                     "error bars",
-                    "the spread over probes only: not the Gauss rules' bias (compare a run with more --lanczos-steps), and the dynamical count and its moments below may count eigenvalues at 1 as dynamical (docs/theory.md, Estimators)",
+                    "the spread over probes; \"half the steps\" is how far the Gauss rules of half the steps move each value, an estimate of the quadrature bias the bars leave out (docs/theory.md, Estimators)",
+                )?;
+                if !self.quadrature_settled() {
+                    row(
+                        f,
+                        "quadrature",
+                        "NOT settled: halving the steps moves a trace by more than its error bar; raise --lanczos-steps or choose them with --quadrature-tol",
+                    )?;
+                }
+                // Measured on a LeNet-5 (docs/performance.md): G had 2,768 unit eigenvalues
+                // outside the deflated input subspace, which the Gauss rules never resolve.
+                row(
+                    f,
+                    "dynamical count",
+                    "its Gauss rules cannot tell eigenvalues at 1 from ones near it: unit eigenvalues outside the deflated input subspace count as dynamical, and the moments of the dynamical log lambda inherit it",
                 )?;
             }
         }
         row(
             f,
             "sum log lambda (Eq. 7.8)",
-            pm(self.sum_log_lambda, self.sum_log_lambda_stderr),
+            pmq(
+                self.sum_log_lambda,
+                self.sum_log_lambda_stderr,
+                self.sum_log_lambda_quadrature_change,
+            ),
         )?;
         let n_dyn = match self.n_dynamical_stderr {
             Some(e) => format!("{} ± {}", self.n_dynamical, number(e)),
@@ -128,23 +152,35 @@ impl fmt::Display for AnalysisReport {
         row(
             f,
             "mu_2 = Tr (log G)^2 (Eq. 9.5)",
-            pm(self.mu2, self.mu2_stderr),
+            pmq(self.mu2, self.mu2_stderr, self.mu2_quadrature_change),
         )?;
         row(
             f,
             "mu_3 = Tr (log G)^3 (Eq. 9.6)",
-            pm(self.mu3, self.mu3_stderr),
+            pmq(self.mu3, self.mu3_stderr, self.mu3_quadrature_change),
         )?;
-        row(f, "mean of log lambda", pm(self.mean, self.mean_stderr))?;
+        row(
+            f,
+            "mean of log lambda",
+            pmq(self.mean, self.mean_stderr, self.mean_quadrature_change),
+        )?;
         row(
             f,
             "variance of log lambda",
-            pm(self.variance, self.variance_stderr),
+            pmq(
+                self.variance,
+                self.variance_stderr,
+                self.variance_quadrature_change,
+            ),
         )?;
         row(
             f,
             "skewness of log lambda",
-            pm(self.skewness, self.skewness_stderr),
+            pmq(
+                self.skewness,
+                self.skewness_stderr,
+                self.skewness_quadrature_change,
+            ),
         )?;
         row(
             f,
@@ -164,9 +200,21 @@ impl fmt::Display for AnalysisReport {
             row(
                 f,
                 "log det(I(1 - beta m) + beta G)",
-                e(t.log_det_i_plus_beta_g),
+                pmq(
+                    t.log_det_i_plus_beta_g.value,
+                    Some(t.log_det_i_plus_beta_g.stderr),
+                    self.log_det_i_plus_beta_g_quadrature_change,
+                ),
             )?;
-            row(f, "Laplacian of F (Eq. 8.10)", e(t.laplacian_f))?;
+            row(
+                f,
+                "Laplacian of F (Eq. 8.10)",
+                pmq(
+                    t.laplacian_f.value,
+                    Some(t.laplacian_f.stderr),
+                    self.laplacian_f_quadrature_change,
+                ),
+            )?;
             row(f, "log Z (Eq. 5.14)", e(t.log_z))?;
             row(f, "free energy F (Eq. 6.5)", e(t.free_energy))?;
             row(f, "energy U (Eq. 6.1)", e(t.energy))?;
@@ -210,22 +258,29 @@ mod tests {
             method_choice: None,
             sum_log_lambda: 0.0,
             sum_log_lambda_stderr: None,
+            sum_log_lambda_quadrature_change: None,
             n_dynamical: 2,
             n_dynamical_stderr: None,
+            n_dynamical_quadrature_change: None,
             dynamical_tolerance: 1e-8,
             log_lambda: Some(vec![-0.5, 0.0, 0.0, 0.0, 0.5]),
             traces: [0.0, 0.5, 0.0, 0.125],
             traces_stderr: None,
             mu2: 0.5,
             mu2_stderr: None,
+            mu2_quadrature_change: None,
             mu3: 0.0,
             mu3_stderr: None,
+            mu3_quadrature_change: None,
             mean: 0.0,
             mean_stderr: None,
+            mean_quadrature_change: None,
             variance: 0.25,
             variance_stderr: None,
+            variance_quadrature_change: None,
             skewness: 0.0,
             skewness_stderr: None,
+            skewness_quadrature_change: None,
             c20: None,
             c20_error_bound: None,
             c_all_but_20: None,
@@ -234,8 +289,10 @@ mod tests {
             gap: None,
             log_det_i_plus_beta_g: None,
             log_det_i_plus_beta_g_stderr: None,
+            log_det_i_plus_beta_g_quadrature_change: None,
             laplacian_f: None,
             laplacian_f_stderr: None,
+            laplacian_f_quadrature_change: None,
             thermo: None,
             thermo_estimate: None,
             matrix_free: None,

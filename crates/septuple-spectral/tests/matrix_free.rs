@@ -278,10 +278,25 @@ fn analysis_estimates_agree_with_the_exact_analysis() {
     assert!(t.mu2_stderr.is_none() && t.matrix_free.is_none());
     let info = r.matrix_free.unwrap();
     assert_eq!((info.probes, info.exact_probes), (64, 0));
-    // No probe is exact, so the table says what its error bars leave out; the exact one
-    // has no such row.
-    assert!(r.to_string().contains("not the Gauss rules' bias"));
+    // No probe is exact, so the table says what its error bars leave out and how far half
+    // the steps move each trace; the exact one has no such row. At 60 steps this net's
+    // quadrature has settled (every change within its error bar).
+    let table = r.to_string();
+    assert!(
+        table.contains("an estimate of the quadrature bias"),
+        "{table}"
+    );
+    assert!(table.contains("(half the steps: "), "{table}");
+    assert!(
+        r.quadrature_settled() && !table.contains("NOT settled"),
+        "{table}"
+    );
     assert!(!t.to_string().contains("error bars"));
+    assert!(t.mu2_quadrature_change.is_none() && r.mu2_quadrature_change.is_some());
+    let mut unsettled = r.clone();
+    unsettled.mu3_quadrature_change = Some(2.0 * r.mu3_stderr.unwrap());
+    assert!(!unsettled.quadrature_settled());
+    assert!(unsettled.to_string().contains("NOT settled"));
     let within = |what: &str, value: f64, stderr: Option<f64>, truth: f64| {
         let se = stderr.unwrap();
         assert!(
@@ -470,4 +485,113 @@ fn the_unit_subspace_is_fixed_by_m() {
     for (a, b) in mx.iter().chain(mtx.iter()).zip(x.iter().chain(x.iter())) {
         assert!((a - b).abs() < 1e-12);
     }
+}
+
+/// A net whose spectrum is spread enough that a few Gauss nodes are biased: 100-150-150-10,
+/// N = 410 (Krylov bound 410), weights N(0, 0.2^2).
+fn spread_net() -> (Layered<Builtin>, Array1<f64>) {
+    let net = Layered::random(
+        &[100, 150, 150, 10],
+        Builtin::Tanh,
+        Init::Normal { std: 0.2 },
+        5,
+    )
+    .unwrap();
+    let mean = mean_state(&net, 2);
+    (net, mean)
+}
+
+/// The quadrature change (half the steps against all) sees the Gauss rules' bias that the
+/// standard errors leave out. On this net at 12 steps mu_2 and mu_3 are 13 and 21 standard
+/// errors off the exact traces (measured; a bias, since 64 probes make the spread small),
+/// and the change is larger than the error itself: the rules converge monotonically here, so
+/// Q_m - Q_(m/2) overstates Q_m - truth, a conservative estimate. (At 4-6 steps, before the
+/// rules converge, it can understate it: the adaptive choice starts from more.)
+#[test]
+fn the_quadrature_change_bounds_the_bias_the_error_bars_miss() {
+    let (net, mean) = spread_net();
+    let fp = net.derivatives_at(mean.view()).unwrap();
+    let lambda = exact(&net, &mean);
+    let mu = |k: i32| lambda.iter().map(|l| l.ln().powi(k)).sum::<f64>();
+    let opts = MatrixFreeOptions {
+        max_probes: 64,
+        min_probes: 64,
+        max_steps: 12,
+        rel_tol: 0.0,
+        ..Default::default()
+    };
+    let slq = stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[]).unwrap();
+    assert_eq!((slq.steps, slq.doublings, slq.exact_probes), (12, 0, 0));
+    for k in [2, 3] {
+        let f = move |l: f64| l.ln().powi(k);
+        let e = slq.quadrature.trace(&f);
+        let c = slq.quadrature_change(&f);
+        let err = e.value - mu(k);
+        assert!(
+            err.abs() > 5.0 * e.stderr,
+            "mu{k}: {err} vs {e:?}: no bias to see"
+        );
+        assert!(
+            c.value.abs() >= err.abs(),
+            "mu{k}: change {c:?}, error {err}"
+        );
+        assert!(
+            c.value * err < 0.0,
+            "mu{k}: the rules approach the truth from one side"
+        );
+    }
+    // An exhausted Krylov space gives an exact rule and no change.
+    let small = Layered::random(&[6, 4, 3], Builtin::Tanh, Init::TorchLinear, 3).unwrap();
+    let m = mean_state(&small, 1);
+    let fps = small.derivatives_at(m.view()).unwrap();
+    let slq = stochastic_lanczos_quadrature(&small, fps.view(), &opts, &[]).unwrap();
+    assert_eq!(slq.exact_probes, slq.probes);
+    assert_eq!(slq.quadrature_change(&|l: f64| l.ln().powi(3)).value, 0.0);
+}
+
+/// With `quadrature_tol`, the steps double from `max_steps` until halving them moves the
+/// monitored traces by at most that fraction: from 8 steps, where mu_2 and mu_3 are far off,
+/// to a step count where the exact traces lie within 3 standard errors plus the change.
+#[test]
+fn adaptive_steps_stop_when_the_quadrature_settles() {
+    let (net, mean) = spread_net();
+    let fp = net.derivatives_at(mean.view()).unwrap();
+    let lambda = exact(&net, &mean);
+    let mu = |k: i32| lambda.iter().map(|l| l.ln().powi(k)).sum::<f64>();
+    let mu2 = |l: f64| l.ln().powi(2);
+    let mu3 = |l: f64| l.ln().powi(3);
+    let opts = MatrixFreeOptions {
+        max_probes: 32,
+        min_probes: 32,
+        max_steps: 8,
+        rel_tol: 0.0,
+        quadrature_tol: 0.01,
+        ..Default::default()
+    };
+    let slq = stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[&mu2, &mu3]).unwrap();
+    assert!(slq.doublings >= 2, "{} doublings", slq.doublings);
+    assert_eq!(slq.steps, (8 << slq.doublings).min(krylov_bound(410, 100)));
+    for (k, f) in [(2, &mu2 as &dyn Fn(f64) -> f64), (3, &mu3)] {
+        let e = slq.quadrature.trace(f);
+        let c = slq.quadrature_change(f);
+        let err = (e.value - mu(k)).abs();
+        assert!(
+            err <= 3.0 * e.stderr + c.value.abs(),
+            "mu{k}: {err}, {e:?}, {c:?}"
+        );
+    }
+    // The steps it chose are a function of the options: the same with fixed steps.
+    let fixed = MatrixFreeOptions {
+        max_steps: slq.steps,
+        quadrature_tol: 0.0,
+        ..opts
+    };
+    let again = stochastic_lanczos_quadrature(&net, fp.view(), &fixed, &[]).unwrap();
+    assert_eq!(again.quadrature, slq.quadrature);
+    // A limit below the start is refused.
+    let bad = MatrixFreeOptions {
+        steps_limit: 4,
+        ..opts
+    };
+    assert!(stochastic_lanczos_quadrature(&net, fp.view(), &bad, &[]).is_err());
 }
