@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use septuple::core::{Builtin, Init, Layered};
 use septuple::io::{Mnist, SplitSizes};
 use septuple::train::{
-    Batch, Dataset, Kernels, Objective, Schedule, SgdConfig, Trainable, Trainer,
+    Batch, Dataset, Kernels, Objective, Precision, Schedule, SgdConfig, Trainable, Trainer,
 };
 
 fn bench(c: &mut Criterion) {
@@ -30,6 +30,7 @@ fn bench(c: &mut Criterion) {
                 epochs: 1,
                 seed: 1,
                 objective: Objective::Boundary,
+                precision: Precision::F64,
             }
             .check()
             .unwrap();

@@ -104,6 +104,7 @@ impl ExperimentConfig {
                 epochs: 1000,
                 seed: 0,
                 objective: Objective::Boundary,
+                precision: septuple_train::Precision::F64,
             },
             seeds: vec![1, 2],
             train_samples: 6000,
