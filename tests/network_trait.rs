@@ -15,8 +15,8 @@ use septuple::spectral::{
 };
 use septuple::thermo::ThermoPoint;
 use septuple::train::{
-    Batch, Context, Dataset, Kernels, Objective, Observer, ObserverError, Schedule, Sgd, SgdConfig,
-    TrainError, Trainable, Trainer,
+    Batch, Context, Dataset, Kernels, Objective, Observer, ObserverError, Precision, Schedule, Sgd,
+    SgdConfig, TrainError, Trainable, Trainer,
 };
 use serde::{Deserialize, Serialize};
 
@@ -266,6 +266,7 @@ fn a_wrapper_of_its_own_trains_and_runs_through_spectrum_and_thermodynamics() {
         epochs: 6,
         seed: 3,
         objective: Objective::Boundary,
+        precision: Precision::F64,
     }
     .check()
     .unwrap();

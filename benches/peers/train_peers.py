@@ -2,7 +2,8 @@
 """Peers of `cargo bench --bench train`: one SGD epoch on the first 6,000 digits of the
 embedded MNIST subset, in float64 with 2 threads, for the networks 784-40-20-10 and 784-60-10
 (tanh on every layer), loss 1/2 |x_out - t|^2 averaged over the batch (Eq. 2.11), plain SGD,
-batch 100 and full batch. Prints a Markdown table of median epoch times.
+batch 100 and full batch; numpy also in float32 (the same code with every array float32, the
+peer of the `*_f32` rows). Prints a Markdown table of median epoch times.
 
     python3 benches/peers/train_peers.py [--epochs 15] [--only numpy,torch,tensorflow]
     PEER_THREADS=1 python3 benches/peers/train_peers.py --only gemm   # one-core GEMM peak
@@ -32,7 +33,7 @@ LR = 0.01
 
 
 def load_mnist(n=6000):
-    d = os.path.join(ROOT, "data", "mnist")
+    d = os.path.join(ROOT, "crates", "septuple-io", "data", "mnist")
     with gzip.open(os.path.join(d, "mnist-10k-images-idx3-ubyte.gz")) as f:
         magic, count, rows, cols = struct.unpack(">IIII", f.read(16))
         assert magic == 2051
@@ -57,9 +58,12 @@ def init(sizes, seed=1):
     return ws, bs
 
 
-def numpy_epoch_fn(sizes, x, t, batch):
+def numpy_epoch_fn(sizes, x, t, batch, dtype=np.float64):
     ws, bs = init(sizes)
-    wts = [w.T.copy() for w in ws]
+    # Every array in `dtype` (Python scalars do not widen numpy arrays: NEP 50).
+    x, t = x.astype(dtype), t.astype(dtype)
+    wts = [np.ascontiguousarray(w.T, dtype=dtype) for w in ws]
+    bs = [b.astype(dtype) for b in bs]
     rng = np.random.default_rng(0)
 
     def epoch():
@@ -146,7 +150,16 @@ def tf_epoch_fn(sizes, x, t, batch):
     return epoch
 
 
-PEERS = {"numpy": numpy_epoch_fn, "torch": torch_epoch_fn, "tensorflow": tf_epoch_fn}
+def numpy_f32_epoch_fn(sizes, x, t, batch):
+    return numpy_epoch_fn(sizes, x, t, batch, np.float32)
+
+
+# Each peer's rows: (label, epoch function).
+PEERS = {
+    "numpy": [("numpy", numpy_epoch_fn), ("numpy float32", numpy_f32_epoch_fn)],
+    "torch": [("torch", torch_epoch_fn)],
+    "tensorflow": [("tensorflow", tf_epoch_fn)],
+}
 
 
 def median_ms(epoch, repeats):
@@ -160,8 +173,8 @@ def median_ms(epoch, repeats):
     return statistics.median(times)
 
 
-def gemm_gflops():
-    a = np.random.default_rng(0).standard_normal((2048, 2048))
+def gemm_gflops(dtype=np.float64):
+    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(dtype)
     b = a.copy()
     a @ b
     times = []
@@ -178,26 +191,26 @@ def main():
     ap.add_argument("--only", default="numpy,torch,tensorflow")
     args = ap.parse_args()
     x, t = load_mnist()
-    print(f"numpy {np.__version__}; 2048^3 f64 GEMM at {THREADS} threads: "
-          f"{gemm_gflops():.0f} GFLOP/s")
+    print(f"numpy {np.__version__}; 2048^3 GEMM at {THREADS} threads: "
+          f"f64 {gemm_gflops():.0f} GFLOP/s, f32 {gemm_gflops(np.float32):.0f} GFLOP/s")
     print("| peer | " + " | ".join(f"{n} {b}" for n in NETS for b in BATCHES) + " |")
     print("| --- |" + " --- |" * (len(NETS) * len(BATCHES)))
     for name in args.only.split(","):
         if name == "gemm":
             continue
-        fn = PEERS[name]
-        try:
-            cells = []
-            for sizes in NETS.values():
-                for batch in BATCHES.values():
-                    cells.append(f"{median_ms(fn(sizes, x, t, batch), args.epochs):.1f} ms")
-        except ImportError as e:
-            print(f"| {name} | not installed ({e}) |", file=sys.stderr)
-            continue
-        version = {"numpy": lambda: np.__version__,
-                   "torch": lambda: __import__("torch").__version__,
-                   "tensorflow": lambda: __import__("tensorflow").__version__}[name]()
-        print(f"| {name} {version} | " + " | ".join(cells) + " |", flush=True)
+        for label, fn in PEERS[name]:
+            try:
+                cells = []
+                for sizes in NETS.values():
+                    for batch in BATCHES.values():
+                        cells.append(f"{median_ms(fn(sizes, x, t, batch), args.epochs):.1f} ms")
+            except ImportError as e:
+                print(f"| {label} | not installed ({e}) |", file=sys.stderr)
+                break
+            version = {"numpy": lambda: np.__version__,
+                       "torch": lambda: __import__("torch").__version__,
+                       "tensorflow": lambda: __import__("tensorflow").__version__}[name]()
+            print(f"| {label} {version} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,7 @@ impl ExperimentConfig {
                 epochs: 1000,
                 seed: 0,
                 objective: Objective::Boundary,
+                precision: septuple_train::Precision::F64,
             },
             seeds: vec![1, 2],
             train_samples: 6000,
@@ -136,7 +137,9 @@ impl ExperimentConfig {
     /// (it says only that it used TensorFlow and SGD): Keras `Dense` layers' `glorot_uniform`
     /// weights and zero biases, the `mse` loss (the mean over the 10 outputs, 2/n_out times
     /// (2.11); [`Objective::MeanSquaredError`]), `SGD()`'s learning rate 0.01 and `fit`'s
-    /// batch 32, on a constant schedule. Epochs, seeds, data and networks stay as they are.
+    /// batch 32, on a constant schedule, in float32 arithmetic
+    /// ([`Precision::F32`](septuple_train::Precision::F32); the analyses stay in float64).
+    /// Epochs, seeds, data and networks stay as they are.
     ///
     /// ```
     /// use septuple_core::Init;
@@ -145,6 +148,7 @@ impl ExperimentConfig {
     /// let c = ExperimentConfig::quick().keras_defaults();
     /// assert_eq!((c.init, c.sgd.objective), (Init::GlorotUniform, Objective::MeanSquaredError));
     /// assert_eq!((c.sgd.learning_rate, c.sgd.batch), (0.01, Batch::Size(32)));
+    /// assert_eq!(c.sgd.precision, septuple_train::Precision::F32);
     /// assert_eq!(c.sgd.epochs, ExperimentConfig::quick().sgd.epochs);
     /// ```
     pub fn keras_defaults(mut self) -> Self {
@@ -153,6 +157,7 @@ impl ExperimentConfig {
         self.sgd.learning_rate = 0.01;
         self.sgd.schedule = Schedule::Constant;
         self.sgd.batch = Batch::Size(32);
+        self.sgd.precision = septuple_train::Precision::F32;
         self
     }
 

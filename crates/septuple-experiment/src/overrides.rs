@@ -136,12 +136,16 @@ impl Experiment {
     pub fn describe(&self) -> String {
         let c = self.config();
         format!(
-            "{} epochs, batch {}, lr {}{}, seeds {:?}, analyses at epochs {}",
+            "{} epochs, batch {}, lr {}{}{}, seeds {:?}, analyses at epochs {}",
             c.sgd.epochs,
             BatchText(c.sgd.batch),
             c.sgd.learning_rate,
             match c.sgd.objective {
                 septuple_train::Objective::MeanSquaredError => " on Keras' mse",
+                _ => "",
+            },
+            match c.sgd.precision {
+                septuple_train::Precision::F32 => " in float32",
                 _ => "",
             },
             c.seeds,

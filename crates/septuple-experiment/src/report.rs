@@ -648,7 +648,7 @@ fn learning_rate_text(sgd: &SgdConfig) -> String {
 
 /// What SGD minimises, as the summary states it.
 fn objective_text(sgd: &SgdConfig) -> String {
-    match sgd.objective {
+    let objective: String = match sgd.objective {
         Objective::Boundary => "SGD on the boundary loss (2.11)".into(),
         Objective::MeanSquaredError => {
             "SGD on Keras' mean squared error (the mean over outputs and samples, 2/n_out times \
@@ -656,6 +656,10 @@ fn objective_text(sgd: &SgdConfig) -> String {
                 .into()
         }
         Objective::Bulk { mass } => format!("SGD on the bulk loss (3.4) with m = {mass}"),
+    };
+    match sgd.precision {
+        septuple_train::Precision::F32 => format!("{objective} in float32 arithmetic"),
+        _ => objective,
     }
 }
 

@@ -83,6 +83,36 @@ impl Objective {
     }
 }
 
+/// The floating-point type SGD trains in.
+///
+/// Only the training steps change: the analyses (metrics, spectra, bulk solves, checkpoints)
+/// always read the model in f64.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Double precision throughout (the default).
+    #[default]
+    F64,
+    /// Single precision on the layered fast path ([`LayeredWorkspace`](crate::LayeredWorkspace)):
+    /// parameters, activations, derivatives, deltas, the loss and the gradient sums are f32,
+    /// and the training set's inputs and targets are rounded to f32 once, when the workspace
+    /// is made. The learning rate is rounded to f32 at every step; activation functions are
+    /// evaluated in f64 and their values and derivatives rounded to f32. The model
+    /// ([`septuple_core::Layered`]) stays f64: after an epoch the f32 parameters are widened
+    /// into it exactly, so every analysis runs in f64 on the f32-trained values. Only with
+    /// [`Objective::Boundary`] or [`Objective::MeanSquaredError`] and a layered network: [`SgdConfig::check`] refuses it with the
+    /// bulk objective, and a [`Dag`](crate::Dag) refuses it when its workspace is made.
+    F32,
+}
+
+impl Precision {
+    /// Whether this is [`Precision::F64`], the default (not written out by serde, so settings
+    /// without the field read and write the same as before it existed).
+    pub fn is_f64(&self) -> bool {
+        *self == Precision::F64
+    }
+}
+
 /// Unchecked SGD settings; [`check`](SgdConfig::check) turns them into an [`Sgd`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SgdConfig {
@@ -98,10 +128,13 @@ pub struct SgdConfig {
     pub seed: u64,
     /// The loss to minimise.
     pub objective: Objective,
+    /// The floating-point type of the training steps (absent in JSON means f64).
+    #[serde(default, skip_serializing_if = "Precision::is_f64")]
+    pub precision: Precision,
 }
 
 impl Default for SgdConfig {
-    /// eta = 0.01, constant, batch 100, 10 epochs, seed 0, boundary loss.
+    /// eta = 0.01, constant, batch 100, 10 epochs, seed 0, boundary loss, f64.
     fn default() -> Self {
         SgdConfig {
             learning_rate: 0.01,
@@ -110,6 +143,7 @@ impl Default for SgdConfig {
             epochs: 10,
             seed: 0,
             objective: Objective::Boundary,
+            precision: Precision::F64,
         }
     }
 }
@@ -180,6 +214,13 @@ impl SgdConfig {
                     "a finite number",
                 ));
             }
+        }
+        if self.precision == Precision::F32 && matches!(self.objective, Objective::Bulk { .. }) {
+            return Err(TrainError::config(
+                "precision",
+                "f32",
+                "f64 with the bulk objective (float32 training is for the boundary objective)",
+            ));
         }
         Ok(Sgd(self))
     }
@@ -288,6 +329,11 @@ mod tests {
                 objective: Objective::Bulk { mass: f64::NAN },
                 ..ok.clone()
             },
+            SgdConfig {
+                objective: Objective::Bulk { mass: 0.1 },
+                precision: Precision::F32,
+                ..ok.clone()
+            },
         ] {
             let e = bad.check().unwrap_err();
             assert!(matches!(e, TrainError::Config { .. }), "{e}");
@@ -340,5 +386,29 @@ mod tests {
         let s = SgdConfig::default().check().unwrap();
         let back: Sgd = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn precision_is_optional_in_json() {
+        // Settings written before the field existed read as f64 and write back byte for byte.
+        let old = r#"{"learning_rate":0.01,"schedule":"constant","batch":{"size":100},"epochs":10,"seed":0,"objective":"boundary"}"#;
+        let s: Sgd = serde_json::from_str(old).unwrap();
+        assert_eq!(s.config().precision, Precision::F64);
+        assert_eq!(s, SgdConfig::default().check().unwrap());
+        assert_eq!(serde_json::to_string(&s).unwrap(), old);
+        // f32 is written, and read back.
+        let f32 = SgdConfig {
+            precision: Precision::F32,
+            ..SgdConfig::default()
+        }
+        .check()
+        .unwrap();
+        let text = serde_json::to_string(&f32).unwrap();
+        assert!(text.ends_with(r#","precision":"f32"}"#), "{text}");
+        assert_eq!(serde_json::from_str::<Sgd>(&text).unwrap(), f32);
+        // f32 with the bulk objective is refused, naming the field.
+        let bulk = text.replace(r#""boundary""#, r#"{"bulk":{"mass":0.5}}"#);
+        let e = serde_json::from_str::<Sgd>(&bulk).unwrap_err().to_string();
+        assert!(e.contains("precision"), "{e}");
     }
 }

@@ -239,6 +239,13 @@ pub enum NetworkError {
     /// Initial parameters that are not finite.
     #[error("the initial parameters hold NaN or infinity; expected finite values")]
     NonFiniteParameters,
+    /// Float32 training ([`Precision::F32`](crate::Precision::F32)) of a network that does not
+    /// take the layered fast path.
+    #[error("precision f32 needs the layered fast path (a septuple_core::Layered network); expected precision f64 for a {model}")]
+    Float32NeedsLayered {
+        /// The kind of model.
+        model: &'static str,
+    },
 }
 
 /// A field of the SGD settings (the one a checkpoint and a trainer disagree on).
@@ -255,6 +262,8 @@ pub enum SgdField {
     Seed,
     /// `objective`.
     Objective,
+    /// `precision`.
+    Precision,
 }
 
 impl std::fmt::Display for SgdField {
@@ -265,6 +274,7 @@ impl std::fmt::Display for SgdField {
             SgdField::Batch => "batch",
             SgdField::Seed => "seed",
             SgdField::Objective => "objective",
+            SgdField::Precision => "precision",
         })
     }
 }

@@ -1,18 +1,21 @@
 //! The fast path: SGD on a [`Layered`] network by batched per-layer matrix products, with a
-//! sparse input layer when the inputs are mostly zero (MNIST: about 81 % zero pixels).
+//! sparse input layer when the inputs are mostly zero (MNIST: about 81 % zero pixels), in f64
+//! or f32 ([`Precision`]): one kernel source, generic over the private [`Real`] trait.
 //!
 //! Determinism: every parallel loop writes disjoint outputs whose values are computed in a fixed
 //! order (rows of the first layer's pre-activations by sample, rows of its weight gradient by
 //! input pixel, each summed over the batch in batch order), so results do not depend on the
 //! number of threads. The dense products use `ndarray`'s single-threaded `matrixmultiply`.
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, CowArray, Ix1, Ix2, Zip};
 use rayon::prelude::*;
 use septuple_core::{Activation, Layered};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Precision;
 use crate::data::Dataset;
 use crate::error::{DataError, NetworkError, TrainError};
+use crate::real::Real;
 
 /// Inputs whose fraction of zeros is at least this are stored sparse (compressed rows). Below
 /// it the dense product is as fast or faster.
@@ -24,36 +27,60 @@ fn forward_chunk(nb: usize) -> usize {
     (nb / 32).clamp(4, 64)
 }
 
-/// Input features per parallel task of the input layer's gradient. Every task scans the whole
-/// batch, so large batches get fewer, larger tasks.
-fn gradient_chunk(nb: usize) -> usize {
+/// Input features per parallel task of the input layer's gradient (elements of type `T`).
+/// Every task scans the whole batch, so large batches get fewer, larger tasks; for small
+/// batches a task's gradient rows take the same bytes in f32 as in f64 (18 KB at width 40,
+/// within L1), so f32 tasks cover twice the features and scan the batch half as often. Always
+/// a multiple of [`MARK`]. (A function of the batch size and type only; the chunking does not
+/// change any sum, whose terms are added in batch order.)
+fn gradient_chunk<T>(nb: usize) -> usize {
     if nb <= 1000 {
-        56
+        56 * std::mem::size_of::<f64>() / std::mem::size_of::<T>()
     } else {
         196
     }
 }
 
-/// Compressed sparse rows of a sample matrix.
+/// Input features between two marks of [`Csr`]: the gradient chunks' boundaries are marks.
+const MARK: usize = 28;
+
+/// Compressed sparse rows of a sample matrix, with each row's positions of the features
+/// 0, [`MARK`], 2 [`MARK`], ... (so that a gradient task finds its features without a search).
 #[derive(Clone, Debug)]
-struct Csr {
+struct Csr<T> {
     indptr: Vec<usize>,
     indices: Vec<u32>,
-    values: Vec<f64>,
+    values: Vec<T>,
+    /// Row i's `marks_per_row` entries: for mark k, the position in the row of its first
+    /// feature >= k MARK (the row's length past its last feature).
+    marks: Vec<u32>,
+    marks_per_row: usize,
 }
 
-impl Csr {
+impl<T: Real> Csr<T> {
+    /// The non-zeros of `x`, rounded to `T`.
     fn from_dense(x: ArrayView2<'_, f64>) -> Self {
+        let marks_per_row = x.ncols().div_ceil(MARK) + 1;
         let mut indptr = Vec::with_capacity(x.nrows() + 1);
         let mut indices = Vec::new();
         let mut values = Vec::new();
+        let mut marks = Vec::with_capacity(x.nrows() * marks_per_row);
         indptr.push(0);
         for row in x.axis_iter(Axis(0)) {
+            let start = indices.len();
             for (j, &v) in row.iter().enumerate() {
                 if v != 0.0 {
                     indices.push(j as u32);
-                    values.push(v);
+                    values.push(T::from_f64(v));
                 }
+            }
+            let own = &indices[start..];
+            let mut at = 0;
+            for k in 0..marks_per_row {
+                while at < own.len() && (own[at] as usize) < k * MARK {
+                    at += 1;
+                }
+                marks.push(at as u32);
             }
             indptr.push(indices.len());
         }
@@ -61,18 +88,28 @@ impl Csr {
             indptr,
             indices,
             values,
+            marks,
+            marks_per_row,
         }
     }
 
-    fn row(&self, i: usize) -> (&[u32], &[f64]) {
+    fn row(&self, i: usize) -> (&[u32], &[T]) {
         let (a, b) = (self.indptr[i], self.indptr[i + 1]);
         (&self.indices[a..b], &self.values[a..b])
+    }
+
+    /// The positions in row i of its features in `lo..hi`, for `lo` a multiple of [`MARK`] and
+    /// `hi` a multiple of it or the number of features (a gradient chunk's bounds).
+    #[inline(always)]
+    fn span(&self, i: usize, lo: usize, hi: usize) -> std::ops::Range<usize> {
+        let m = &self.marks[i * self.marks_per_row..(i + 1) * self.marks_per_row];
+        m[lo / MARK] as usize..m[hi.div_ceil(MARK)] as usize
     }
 }
 
 #[derive(Clone, Debug)]
-enum Inputs {
-    Sparse(Csr),
+enum Inputs<T> {
+    Sparse(Csr<T>),
     Dense,
 }
 
@@ -172,46 +209,169 @@ impl Layout {
     }
 }
 
-/// Working memory of the fast path for one network shape and one training set: the weights in
-/// both layouts (W_l^T, n_l x n_{l+1}, whose rows the forward pass and the input layer read,
-/// and W_l for the backward pass), one buffer row per batch sample, gradients, and the
-/// input-feature index of the batch.
+/// Working memory of the fast path for one network shape and one training set, in the
+/// precision it was made for ([`Precision`]): the weights in both layouts (W_l^T,
+/// n_l x n_{l+1}, whose rows the forward pass and the input layer read, and W_l for the
+/// backward pass), one buffer row per batch sample, gradients, and the input-feature index of
+/// the batch; in f32 also the training set's inputs and targets rounded to f32.
 ///
-/// Invariant: every array is allocated in standard (row-major) layout by
-/// [`LayeredWorkspace::new`] and afterwards only written in place (`assign`, `scaled_add`,
-/// slices), so the kernels' `as_slice` views always exist.
+/// Parameters and gradients cross its interface in f64: [`store`](Self::store) widens f32
+/// parameters exactly, [`load`](Self::load) rounds to the workspace's precision, and
+/// [`gradients`](Self::gradients) widens f32 gradients.
 #[derive(Clone, Debug)]
 pub struct LayeredWorkspace {
+    buffers: Buffers,
+}
+
+/// The workspace's arrays in its precision.
+#[derive(Clone, Debug)]
+enum Buffers {
+    F64(Arrays<f64>),
+    F32(Arrays<f32>),
+}
+
+/// `$body` with `$a` bound to the workspace's arrays, whichever their precision.
+macro_rules! on_arrays {
+    ($buffers:expr, $a:ident => $body:expr) => {
+        match $buffers {
+            Buffers::F64($a) => $body,
+            Buffers::F32($a) => $body,
+        }
+    };
+}
+
+/// The arrays of a workspace in precision `T`.
+///
+/// Invariant: every array is allocated in standard (row-major) layout by [`Arrays::new`] and
+/// afterwards only written in place (`assign`, `scaled_add`, slices), so the kernels'
+/// `as_slice` views always exist.
+#[derive(Clone, Debug)]
+struct Arrays<T: Real> {
     layout: Layout,
-    inputs: Inputs,
+    inputs: Inputs<T>,
     isa: Isa,
-    wt: Vec<Array2<f64>>,
-    w: Vec<Array2<f64>>,
-    b: Vec<Array1<f64>>,
-    rows: Vec<f64>,
-    gwt: Vec<Array2<f64>>,
-    gb: Vec<Array1<f64>>,
+    wt: Vec<Array2<T>>,
+    w: Vec<Array2<T>>,
+    b: Vec<Array1<T>>,
+    rows: Vec<T>,
+    gwt: Vec<Array2<T>>,
+    gb: Vec<Array1<T>>,
     capacity: usize,
+    data: T::Data,
 }
 
 /// Read-only state shared by the tasks of one batch.
-struct Shared<'a, A> {
+struct Shared<'a, T, A> {
     layout: &'a Layout,
-    wt: &'a [Array2<f64>],
-    w: &'a [Array2<f64>],
-    b: &'a [Array1<f64>],
+    wt: &'a [Array2<T>],
+    w: &'a [Array2<T>],
+    b: &'a [Array1<T>],
     activations: &'a [A],
-    inputs: &'a Inputs,
-    x: ArrayView2<'a, f64>,
-    targets: ArrayView2<'a, f64>,
+    inputs: &'a Inputs<T>,
+    x: ArrayView2<'a, T>,
+    targets: ArrayView2<'a, T>,
     batch: &'a [usize],
-    scale: f64,
+    scale: T,
+}
+
+/// A non-finite parameter met by `assign_parameters`, as a divergence.
+fn diverged(e: septuple_core::CoreError) -> TrainError {
+    match e {
+        septuple_core::CoreError::NonFinite { what, .. } => TrainError::Diverged {
+            epoch: 0,
+            what: format!("a value of the {what}"),
+        },
+        other => other.into(),
+    }
 }
 
 impl LayeredWorkspace {
-    /// Memory for batches of at most `capacity` samples of `data` on a network shaped like
+    /// Memory for f64 batches of at most `capacity` samples of `data` on a network shaped like
     /// `net`; the network's parameters are copied in.
     pub fn new<A: Activation>(
+        net: &Layered<A>,
+        data: &Dataset,
+        capacity: usize,
+    ) -> Result<Self, TrainError> {
+        Self::with_precision(net, data, capacity, Precision::F64)
+    }
+
+    /// Memory for batches of at most `capacity` samples of `data` on a network shaped like
+    /// `net`, computing in `precision`; the network's parameters are copied in (rounded to
+    /// f32 for [`Precision::F32`], as are the data's inputs and targets, once).
+    pub fn with_precision<A: Activation>(
+        net: &Layered<A>,
+        data: &Dataset,
+        capacity: usize,
+        precision: Precision,
+    ) -> Result<Self, TrainError> {
+        let buffers = match precision {
+            Precision::F64 => Buffers::F64(Arrays::new(net, data, capacity)?),
+            Precision::F32 => Buffers::F32(Arrays::new(net, data, capacity)?),
+        };
+        Ok(LayeredWorkspace { buffers })
+    }
+
+    /// The same workspace with its kernels limited to what `kernels` allows.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        on_arrays!(&mut self.buffers, a => a.isa = Isa::detect(kernels));
+        self
+    }
+
+    /// The precision the workspace computes in.
+    pub fn precision(&self) -> Precision {
+        on_arrays!(&self.buffers, a => a.precision())
+    }
+
+    /// Whether the input layer uses the sparse representation.
+    pub fn sparse_inputs(&self) -> bool {
+        on_arrays!(&self.buffers, a => matches!(a.inputs, Inputs::Sparse(_)))
+    }
+
+    /// Copy the workspace's parameters into `net` (exactly: f32 values widen to f64 without
+    /// rounding).
+    pub fn store<A: Activation>(&self, net: &mut Layered<A>) -> Result<(), TrainError> {
+        on_arrays!(&self.buffers, a => a.store(net))
+    }
+
+    /// Copy `net`'s parameters into the workspace (exactly in f64, rounded to nearest in f32).
+    pub fn load<A: Activation>(&mut self, net: &Layered<A>) {
+        on_arrays!(&mut self.buffers, a => a.load(net))
+    }
+
+    /// Whether every parameter is finite.
+    pub fn parameters_finite(&self) -> bool {
+        on_arrays!(&self.buffers, a => a.parameters_finite())
+    }
+
+    /// The gradient of the mean boundary loss (Eq. 2.11) over the samples `batch` of `data`
+    /// (indices into the dataset the workspace was made for) at the workspace's parameters,
+    /// in the layout of [`Layered`], computed in the workspace's precision and returned in f64.
+    pub fn gradients<A: Activation>(
+        &mut self,
+        activations: &[A],
+        data: &Dataset,
+        batch: &[usize],
+    ) -> Result<LayerGradients, TrainError> {
+        on_arrays!(&mut self.buffers, a => a.gradients(activations, data, batch))
+    }
+
+    /// One SGD step on the mean boundary loss (Eq. 2.11) of the samples `batch`; returns the
+    /// loss before the step (in f32 training, the f32 loss widened). After an error the
+    /// parameters are unspecified (the trainer stops and keeps its last checkpoint).
+    pub fn step<A: Activation>(
+        &mut self,
+        activations: &[A],
+        data: &Dataset,
+        batch: &[usize],
+        learning_rate: f64,
+    ) -> Result<f64, TrainError> {
+        on_arrays!(&mut self.buffers, a => a.step(activations, data, batch, learning_rate))
+    }
+}
+
+impl<T: Real> Arrays<T> {
+    fn new<A: Activation>(
         net: &Layered<A>,
         data: &Dataset,
         capacity: usize,
@@ -224,85 +384,74 @@ impl LayeredWorkspace {
         } else {
             Inputs::Dense
         };
+        let copy = T::copy_data(data, matches!(inputs, Inputs::Dense));
         let layers = sizes.len() - 1;
         let layout = Layout::new(&sizes);
-        Ok(LayeredWorkspace {
+        let rounded =
+            |a: ArrayView2<'_, f64>| a.mapv(T::from_f64).as_standard_layout().into_owned();
+        Ok(Arrays {
             inputs,
             isa: Isa::detect(Kernels::Auto),
-            wt: net
-                .weights()
-                .iter()
-                .map(|w| w.t().as_standard_layout().into_owned())
-                .collect(),
-            w: net
-                .weights()
-                .iter()
-                .map(|w| w.as_standard_layout().into_owned())
-                .collect(),
+            wt: net.weights().iter().map(|w| rounded(w.t())).collect(),
+            w: net.weights().iter().map(|w| rounded(w.view())).collect(),
             b: net
                 .biases()
                 .iter()
-                .map(|b| b.as_standard_layout().into_owned())
+                .map(|b| b.mapv(T::from_f64).as_standard_layout().into_owned())
                 .collect(),
-            rows: vec![0.0; capacity * layout.stride],
+            rows: vec![T::ZERO; capacity * layout.stride],
             gwt: (0..layers)
                 .map(|k| Array2::zeros((sizes[k], sizes[k + 1])))
                 .collect(),
             gb: (0..layers).map(|k| Array1::zeros(sizes[k + 1])).collect(),
             capacity,
             layout,
+            data: copy,
         })
     }
 
-    /// The same workspace with its kernels limited to what `kernels` allows.
-    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
-        self.isa = Isa::detect(kernels);
-        self
+    fn precision(&self) -> Precision {
+        T::PRECISION
     }
 
-    /// Whether the input layer uses the sparse representation.
-    pub fn sparse_inputs(&self) -> bool {
-        matches!(self.inputs, Inputs::Sparse(_))
+    /// Read the inputs of `data` densely from now on.
+    #[cfg(test)]
+    fn read_dense(&mut self, data: &Dataset) {
+        self.inputs = Inputs::Dense;
+        self.data = T::copy_data(data, true);
     }
 
-    /// Copy the workspace's parameters into `net` (exactly).
-    pub fn store<A: Activation>(&self, net: &mut Layered<A>) -> Result<(), TrainError> {
-        // W_1 is kept only transposed (the backward pass does not need it).
-        let weights: Vec<ArrayView2<'_, f64>> = std::iter::once(self.wt[0].t())
-            .chain(self.w.iter().skip(1).map(|w| w.view()))
+    fn store<A: Activation>(&self, net: &mut Layered<A>) -> Result<(), TrainError> {
+        // W_1 is kept only transposed (the backward pass does not need it). In f64 the views
+        // are borrowed, in f32 widened copies.
+        let weights: Vec<CowArray<'_, f64, Ix2>> = std::iter::once(T::widen(self.wt[0].t()))
+            .chain(self.w.iter().skip(1).map(|w| T::widen(w.view())))
             .collect();
-        let biases: Vec<ArrayView1<'_, f64>> = self.b.iter().map(|b| b.view()).collect();
-        net.assign_parameters(&weights, &biases)
-            .map_err(|e| match e {
-                septuple_core::CoreError::NonFinite { what, .. } => TrainError::Diverged {
-                    epoch: 0,
-                    what: format!("a value of the {what}"),
-                },
-                other => other.into(),
-            })
+        let biases: Vec<CowArray<'_, f64, Ix1>> =
+            self.b.iter().map(|b| T::widen(b.view())).collect();
+        let weights: Vec<ArrayView2<'_, f64>> = weights.iter().map(|w| w.view()).collect();
+        let biases: Vec<ArrayView1<'_, f64>> = biases.iter().map(|b| b.view()).collect();
+        net.assign_parameters(&weights, &biases).map_err(diverged)
     }
 
-    /// Copy `net`'s parameters into the workspace (exactly).
-    pub fn load<A: Activation>(&mut self, net: &Layered<A>) {
+    fn load<A: Activation>(&mut self, net: &Layered<A>) {
         for ((wt, ws), w) in self.wt.iter_mut().zip(&mut self.w).zip(net.weights()) {
-            wt.assign(&w.t());
-            ws.assign(w);
+            Zip::from(wt)
+                .and(w.t())
+                .for_each(|a, &v| *a = T::from_f64(v));
+            Zip::from(ws).and(w).for_each(|a, &v| *a = T::from_f64(v));
         }
         for (bw, b) in self.b.iter_mut().zip(net.biases()) {
-            bw.assign(b);
+            Zip::from(bw).and(b).for_each(|a, &v| *a = T::from_f64(v));
         }
     }
 
-    /// Whether every parameter is finite.
-    pub fn parameters_finite(&self) -> bool {
-        self.wt.iter().all(|w| w.iter().all(|v| v.is_finite()))
-            && self.b.iter().all(|b| b.iter().all(|v| v.is_finite()))
+    fn parameters_finite(&self) -> bool {
+        self.wt.iter().all(|w| w.iter().all(|v| v.finite()))
+            && self.b.iter().all(|b| b.iter().all(|v| v.finite()))
     }
 
-    /// The gradient of the mean boundary loss (Eq. 2.11) over the samples `batch` of `data`
-    /// (indices into the dataset the workspace was made for) at the workspace's parameters,
-    /// in the layout of [`Layered`].
-    pub fn gradients<A: Activation>(
+    fn gradients<A: Activation>(
         &mut self,
         activations: &[A],
         data: &Dataset,
@@ -313,24 +462,26 @@ impl LayeredWorkspace {
             weights: self
                 .gwt
                 .iter()
-                .map(|g| g.t().as_standard_layout().into_owned())
+                .map(|g| T::widen(g.t()).as_standard_layout().into_owned())
                 .collect(),
-            biases: self.gb.clone(),
-            loss,
+            biases: self
+                .gb
+                .iter()
+                .map(|g| T::widen(g.view()).into_owned())
+                .collect(),
+            loss: loss.to_f64(),
         })
     }
 
-    /// One SGD step on the mean boundary loss (Eq. 2.11) of the samples `batch`; returns the
-    /// loss before the step. After an error the parameters are unspecified (the trainer stops
-    /// and keeps its last checkpoint).
-    pub fn step<A: Activation>(
+    fn step<A: Activation>(
         &mut self,
         activations: &[A],
         data: &Dataset,
         batch: &[usize],
         learning_rate: f64,
     ) -> Result<f64, TrainError> {
-        self.run(activations, data, batch, Some(learning_rate))
+        let eta = T::from_f64(learning_rate);
+        Ok(self.run(activations, data, batch, Some(eta))?.to_f64())
     }
 
     fn check<A>(
@@ -363,6 +514,15 @@ impl LayeredWorkspace {
                 .into());
             }
         }
+        if let Some(samples) = T::copied_samples(&self.data) {
+            if samples != data.len() {
+                return Err(DataError::Workspace {
+                    workspace: samples,
+                    dataset: data.len(),
+                }
+                .into());
+            }
+        }
         data.check_widths(self.layout.n[0], self.layout.n[self.layout.n.len() - 1])?;
         if activations.len() != self.wt.len() {
             return Err(NetworkError::Activations {
@@ -381,14 +541,14 @@ impl LayeredWorkspace {
         activations: &[A],
         data: &Dataset,
         batch: &[usize],
-        learning_rate: Option<f64>,
-    ) -> Result<f64, TrainError> {
+        learning_rate: Option<T>,
+    ) -> Result<T, TrainError> {
         self.check(activations, data, batch)?;
         self.sample_pass(activations, data, batch);
         self.weight_gradients(data, batch, learning_rate);
         let loss = self.batch_loss(batch.len());
         self.bias_gradients(batch.len());
-        if !loss.is_finite() {
+        if !loss.finite() {
             return Err(TrainError::Diverged {
                 epoch: 0,
                 what: "the batch loss".into(),
@@ -406,6 +566,7 @@ impl LayeredWorkspace {
         let nb = batch.len();
         let stride = self.layout.stride;
         let isa = self.isa;
+        let (x, targets) = T::views(&self.data, data);
         let shared = Shared {
             layout: &self.layout,
             wt: &self.wt,
@@ -413,10 +574,10 @@ impl LayeredWorkspace {
             b: &self.b,
             activations,
             inputs: &self.inputs,
-            x: data.inputs(),
-            targets: data.targets(),
+            x,
+            targets,
             batch,
-            scale: 1.0 / nb as f64,
+            scale: T::from_f64(1.0 / nb as f64),
         };
         let fc = forward_chunk(nb);
         self.rows[..nb * stride]
@@ -428,26 +589,26 @@ impl LayeredWorkspace {
     /// Per-parameter work: every weight gradient row sums over the batch in batch order. The
     /// input layer's update is done in the same tasks (W_1 is not needed again in this step);
     /// the other layers are updated by [`update_after_input_layer`](Self::update_after_input_layer).
-    fn weight_gradients(&mut self, data: &Dataset, batch: &[usize], learning_rate: Option<f64>) {
+    fn weight_gradients(&mut self, data: &Dataset, batch: &[usize], learning_rate: Option<T>) {
         let nb = batch.len();
         let isa = self.isa;
         let rows = &self.rows[..nb * self.layout.stride];
         let lay = &self.layout;
         let (g0, g_rest) = self.gwt.split_at_mut(1);
-        // Standard layout: the invariant of LayeredWorkspace.
+        // Standard layout: the invariant of Arrays.
         let wt0 = self.wt[0]
             .as_slice_mut()
             .expect("workspace weights are in standard layout");
         let inputs = &self.inputs;
-        let x = data.inputs();
+        let (x, _) = T::views(&self.data, data);
         rayon::join(
             || {
                 let width = lay.n[1];
-                // Standard layout: the invariant of LayeredWorkspace.
+                // Standard layout: the invariant of Arrays.
                 let g = g0[0]
                     .as_slice_mut()
                     .expect("workspace gradients are in standard layout");
-                let gc = gradient_chunk(nb);
+                let gc = gradient_chunk::<T>(nb);
                 g.par_chunks_mut(gc * width)
                     .zip(wt0.par_chunks_mut(gc * width))
                     .enumerate()
@@ -467,13 +628,13 @@ impl LayeredWorkspace {
     }
 
     /// The mean over the first `nb` rows of their losses, summed in batch order.
-    fn batch_loss(&self, nb: usize) -> f64 {
+    fn batch_loss(&self, nb: usize) -> T {
         let stride = self.layout.stride;
-        let mut loss = 0.0;
+        let mut loss = T::ZERO;
         for r in 0..nb {
             loss += self.rows[r * stride + self.layout.loss];
         }
-        loss / nb as f64
+        loss / T::from_f64(nb as f64)
     }
 
     /// The bias gradients into `gb`: each layer's deltas summed over the first `nb` rows in
@@ -481,12 +642,12 @@ impl LayeredWorkspace {
     fn bias_gradients(&mut self, nb: usize) {
         let stride = self.layout.stride;
         for (k, gb) in self.gb.iter_mut().enumerate() {
-            gb.fill(0.0);
-            // Standard layout: the invariant of LayeredWorkspace.
+            gb.fill(T::ZERO);
+            // Standard layout: the invariant of Arrays.
             let gs = gb.as_slice_mut().expect("standard layout");
             for r in 0..nb {
                 let d = &self.rows[r * stride..][self.layout.del(k)];
-                gs.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+                gs.iter_mut().zip(d).for_each(|(a, &b)| *a += b);
             }
         }
     }
@@ -494,7 +655,7 @@ impl LayeredWorkspace {
     /// The SGD update with learning rate `eta` of every bias and of the weights of every layer
     /// but the input layer (updated with its gradient in
     /// [`weight_gradients`](Self::weight_gradients)).
-    fn update_after_input_layer(&mut self, eta: f64) {
+    fn update_after_input_layer(&mut self, eta: T) {
         for k in 0..self.wt.len() {
             if k > 0 {
                 self.wt[k].scaled_add(-eta, &self.gwt[k]);
@@ -522,7 +683,12 @@ macro_rules! with_isa {
     };
 }
 
-fn sample_rows<A: Activation>(isa: Isa, sh: &Shared<'_, A>, first: usize, buf: &mut [f64]) {
+fn sample_rows<T: Real, A: Activation>(
+    isa: Isa,
+    sh: &Shared<'_, T, A>,
+    first: usize,
+    buf: &mut [T],
+) {
     with_isa!(
         isa,
         sample_rows_impl,
@@ -534,19 +700,19 @@ fn sample_rows<A: Activation>(isa: Isa, sh: &Shared<'_, A>, first: usize, buf: &
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn sample_rows_avx2<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [f64]) {
+fn sample_rows_avx2<T: Real, A: Activation>(sh: &Shared<'_, T, A>, first: usize, buf: &mut [T]) {
     sample_rows_impl(sh, first, buf)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn sample_rows_avx512<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [f64]) {
+fn sample_rows_avx512<T: Real, A: Activation>(sh: &Shared<'_, T, A>, first: usize, buf: &mut [T]) {
     sample_rows_impl(sh, first, buf)
 }
 
 /// Forward pass, loss and deltas of the batch samples `first..` whose rows are `buf`.
 #[inline(always)]
-fn sample_rows_impl<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [f64]) {
+fn sample_rows_impl<T: Real, A: Activation>(sh: &Shared<'_, T, A>, first: usize, buf: &mut [T]) {
     let lay = sh.layout;
     let layers = lay.n.len() - 1;
     for (k_row, row) in buf.chunks_mut(lay.stride).enumerate() {
@@ -556,7 +722,7 @@ fn sample_rows_impl<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [
             let (lo, hi) = row.split_at_mut(lay.base[k]);
             let (z, hi) = hi.split_at_mut(width);
             let d = &mut hi[..width];
-            // Standard layout: the invariant of LayeredWorkspace.
+            // Standard layout: the invariant of Arrays.
             z.copy_from_slice(sh.b[k].as_slice().expect("standard layout"));
             let w = sh.wt[k].as_slice().expect("standard layout");
             if k == 0 {
@@ -571,7 +737,7 @@ fn sample_rows_impl<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [
                     }
                     Inputs::Dense => {
                         for (p, &v) in sh.x.row(i).iter().enumerate() {
-                            if v != 0.0 {
+                            if v != T::ZERO {
                                 axpy(z, v, &w[p * width..(p + 1) * width]);
                             }
                         }
@@ -581,44 +747,44 @@ fn sample_rows_impl<A: Activation>(sh: &Shared<'_, A>, first: usize, buf: &mut [
                 let a = &lo[lay.act(k - 1)];
                 gather_rows(z, a.iter().copied().enumerate(), w);
             }
-            sh.activations[k].apply_slice(z, d);
+            T::apply(&sh.activations[k], z, d);
         }
         // Loss and output delta: d(mean 1/2 |x_out - t|^2)/dx_out = (x_out - t) / nb.
         let out = layers - 1;
         let t = sh.targets.row(i);
-        let mut loss = 0.0;
+        let mut loss = T::ZERO;
         for j in 0..lay.n[layers] {
             let e = row[lay.act(out).start + j] - t[j];
             loss += e * e;
             row[lay.del(out).start + j] = e * sh.scale * row[lay.der(out).start + j];
         }
-        row[lay.loss] = 0.5 * loss;
+        row[lay.loss] = T::from_f64(0.5) * loss;
         // Deltas backwards: delta_{k-1} = (W_k^T delta_k) * f'_{k-1}, as rows of W_k.
         for k in (1..layers).rev() {
             let (lo, hi) = row.split_at_mut(lay.base[k]);
             let dk = &hi[2 * lay.n[k + 1]..3 * lay.n[k + 1]];
             let (lo_a, dprev) = lo.split_at_mut(lay.del(k - 1).start);
             let dprev = &mut dprev[..lay.n[k]];
-            dprev.iter_mut().for_each(|v| *v = 0.0);
-            // Standard layout: the invariant of LayeredWorkspace.
+            dprev.iter_mut().for_each(|v| *v = T::ZERO);
+            // Standard layout: the invariant of Arrays.
             let w = sh.w[k].as_slice().expect("standard layout");
             gather_rows(dprev, dk.iter().copied().enumerate(), w);
             let der = &lo_a[lay.der(k - 1)];
-            dprev.iter_mut().zip(der).for_each(|(v, d)| *v *= d);
+            dprev.iter_mut().zip(der).for_each(|(v, &d)| *v *= d);
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn input_gradient_rows(
+fn input_gradient_rows<T: Real>(
     isa: Isa,
     lay: &Layout,
-    inputs: &Inputs,
-    x: ArrayView2<'_, f64>,
+    inputs: &Inputs<T>,
+    x: ArrayView2<'_, T>,
     batch: &[usize],
-    rows: &[f64],
+    rows: &[T],
     first: usize,
-    g: &mut [f64],
+    g: &mut [T],
 ) {
     with_isa!(
         isa,
@@ -632,14 +798,14 @@ fn input_gradient_rows(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
-fn input_gradient_avx2(
+fn input_gradient_avx2<T: Real>(
     lay: &Layout,
-    inputs: &Inputs,
-    x: ArrayView2<'_, f64>,
+    inputs: &Inputs<T>,
+    x: ArrayView2<'_, T>,
     batch: &[usize],
-    rows: &[f64],
+    rows: &[T],
     first: usize,
-    g: &mut [f64],
+    g: &mut [T],
 ) {
     input_gradient_impl(lay, inputs, x, batch, rows, first, g)
 }
@@ -647,51 +813,51 @@ fn input_gradient_avx2(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-fn input_gradient_avx512(
+fn input_gradient_avx512<T: Real>(
     lay: &Layout,
-    inputs: &Inputs,
-    x: ArrayView2<'_, f64>,
+    inputs: &Inputs<T>,
+    x: ArrayView2<'_, T>,
     batch: &[usize],
-    rows: &[f64],
+    rows: &[T],
     first: usize,
-    g: &mut [f64],
+    g: &mut [T],
 ) {
     input_gradient_impl(lay, inputs, x, batch, rows, first, g)
 }
 
 /// Rows `first..` of dL/dW_1^T: row p = sum over the batch (in batch order) of x_p delta_1.
-/// Each task walks the whole batch and takes the non-zeros of its own rows (a binary search in
-/// each sample's sorted indices), so no two tasks write the same row.
+/// Each task walks the whole batch and takes the non-zeros of its own rows (found by the
+/// marks of each sample's compressed row), so no two tasks write the same row.
 #[inline(always)]
-fn input_gradient_impl(
+fn input_gradient_impl<T: Real>(
     lay: &Layout,
-    inputs: &Inputs,
-    x: ArrayView2<'_, f64>,
+    inputs: &Inputs<T>,
+    x: ArrayView2<'_, T>,
     batch: &[usize],
-    rows: &[f64],
+    rows: &[T],
     first: usize,
-    g: &mut [f64],
+    g: &mut [T],
 ) {
     let width = lay.n[1];
     let del = lay.del(0);
     let count = g.len() / width;
-    g.iter_mut().for_each(|v| *v = 0.0);
-    let (lo, hi) = (first as u32, (first + count) as u32);
+    g.iter_mut().for_each(|v| *v = T::ZERO);
+    // The chunk's bounds are marks of the Csr (gradient_chunk is a multiple of MARK).
+    let lo = first as u32;
     for (r, &i) in batch.iter().enumerate() {
         let d = &rows[r * lay.stride..][del.clone()];
         match inputs {
             Inputs::Sparse(csr) => {
                 let (idx, val) = csr.row(i);
-                let a = idx.partition_point(|&q| q < lo);
-                let b = a + idx[a..].partition_point(|&q| q < hi);
-                for (&p, &v) in idx[a..b].iter().zip(&val[a..b]) {
+                let span = csr.span(i, first, first + count);
+                for (&p, &v) in idx[span.clone()].iter().zip(&val[span]) {
                     let o = (p - lo) as usize * width;
                     axpy(&mut g[o..o + width], v, d);
                 }
             }
             Inputs::Dense => {
                 for (k, &v) in x.row(i).iter().skip(first).take(count).enumerate() {
-                    if v != 0.0 {
+                    if v != T::ZERO {
                         axpy(&mut g[k * width..(k + 1) * width], v, d);
                     }
                 }
@@ -700,8 +866,15 @@ fn input_gradient_impl(
     }
 }
 
-fn hidden_gradient(isa: Isa, lay: &Layout, k: usize, nb: usize, rows: &[f64], g: &mut Array2<f64>) {
-    // Standard layout: the invariant of LayeredWorkspace.
+fn hidden_gradient<T: Real>(
+    isa: Isa,
+    lay: &Layout,
+    k: usize,
+    nb: usize,
+    rows: &[T],
+    g: &mut Array2<T>,
+) {
+    // Standard layout: the invariant of Arrays.
     let g = g
         .as_slice_mut()
         .expect("workspace gradients are in standard layout");
@@ -716,21 +889,21 @@ fn hidden_gradient(isa: Isa, lay: &Layout, k: usize, nb: usize, rows: &[f64], g:
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn hidden_gradient_avx2(lay: &Layout, k: usize, nb: usize, rows: &[f64], g: &mut [f64]) {
+fn hidden_gradient_avx2<T: Real>(lay: &Layout, k: usize, nb: usize, rows: &[T], g: &mut [T]) {
     hidden_gradient_impl(lay, k, nb, rows, g)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn hidden_gradient_avx512(lay: &Layout, k: usize, nb: usize, rows: &[f64], g: &mut [f64]) {
+fn hidden_gradient_avx512<T: Real>(lay: &Layout, k: usize, nb: usize, rows: &[T], g: &mut [T]) {
     hidden_gradient_impl(lay, k, nb, rows, g)
 }
 
 /// dL/dW_{k+1}^T for a non-input layer k >= 1: row j = sum over the batch of a_{k-1,j} delta_k.
 #[inline(always)]
-fn hidden_gradient_impl(lay: &Layout, k: usize, nb: usize, rows: &[f64], g: &mut [f64]) {
+fn hidden_gradient_impl<T: Real>(lay: &Layout, k: usize, nb: usize, rows: &[T], g: &mut [T]) {
     let width = lay.n[k + 1];
-    g.iter_mut().for_each(|v| *v = 0.0);
+    g.iter_mut().for_each(|v| *v = T::ZERO);
     let act = lay.act(k - 1);
     let del = lay.del(k);
     for r in 0..nb {
@@ -748,18 +921,18 @@ fn hidden_gradient_impl(lay: &Layout, k: usize, nb: usize, rows: &[f64], g: &mut
 /// whichever divides the width) held in registers across all terms, which saves a store and a
 /// load of z per term; other widths fall back to one `axpy` per term.
 #[inline(always)]
-fn gather_rows<I>(z: &mut [f64], terms: I, w: &[f64])
+fn gather_rows<T: Real, I>(z: &mut [T], terms: I, w: &[T])
 where
-    I: Iterator<Item = (usize, f64)> + Clone,
+    I: Iterator<Item = (usize, T)> + Clone,
 {
     match z.len() {
-        n if n % 60 == 0 => gather_blocks::<60, I>(z, terms, w),
-        n if n % 40 == 0 => gather_blocks::<40, I>(z, terms, w),
-        n if n % 32 == 0 => gather_blocks::<32, I>(z, terms, w),
-        n if n % 30 == 0 => gather_blocks::<30, I>(z, terms, w),
-        n if n % 20 == 0 => gather_blocks::<20, I>(z, terms, w),
-        n if n % 16 == 0 => gather_blocks::<16, I>(z, terms, w),
-        n if n % 10 == 0 => gather_blocks::<10, I>(z, terms, w),
+        n if n % 60 == 0 => gather_blocks::<60, T, I>(z, terms, w),
+        n if n % 40 == 0 => gather_blocks::<40, T, I>(z, terms, w),
+        n if n % 32 == 0 => gather_blocks::<32, T, I>(z, terms, w),
+        n if n % 30 == 0 => gather_blocks::<30, T, I>(z, terms, w),
+        n if n % 20 == 0 => gather_blocks::<20, T, I>(z, terms, w),
+        n if n % 16 == 0 => gather_blocks::<16, T, I>(z, terms, w),
+        n if n % 10 == 0 => gather_blocks::<10, T, I>(z, terms, w),
         width => {
             for (j, v) in terms {
                 axpy(z, v, &w[j * width..(j + 1) * width]);
@@ -769,17 +942,17 @@ where
 }
 
 #[inline(always)]
-fn gather_blocks<const B: usize, I>(z: &mut [f64], terms: I, w: &[f64])
+fn gather_blocks<const B: usize, T: Real, I>(z: &mut [T], terms: I, w: &[T])
 where
-    I: Iterator<Item = (usize, f64)> + Clone,
+    I: Iterator<Item = (usize, T)> + Clone,
 {
     let width = z.len();
     for c in (0..width).step_by(B) {
-        let mut acc = [0.0f64; B];
+        let mut acc = [T::ZERO; B];
         acc.copy_from_slice(&z[c..c + B]);
         for (j, v) in terms.clone() {
             // gather_rows calls this only for widths divisible by B: the slice has B elements.
-            let row: &[f64; B] = w[j * width + c..j * width + c + B]
+            let row: &[T; B] = w[j * width + c..j * width + c + B]
                 .try_into()
                 .expect("a block of B");
             for k in 0..B {
@@ -794,25 +967,25 @@ where
 /// result is the same whatever instruction set runs it). Common widths get a fixed-size
 /// version without loop or tail.
 #[inline(always)]
-fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
+fn axpy<T: Real>(y: &mut [T], a: T, x: &[T]) {
     match y.len().min(x.len()) {
-        60 => axpy_fixed::<60>(y, a, x),
-        40 => axpy_fixed::<40>(y, a, x),
-        20 => axpy_fixed::<20>(y, a, x),
-        10 => axpy_fixed::<10>(y, a, x),
+        60 => axpy_fixed::<60, T>(y, a, x),
+        40 => axpy_fixed::<40, T>(y, a, x),
+        20 => axpy_fixed::<20, T>(y, a, x),
+        10 => axpy_fixed::<10, T>(y, a, x),
         _ => {
             for (yi, xi) in y.iter_mut().zip(x) {
-                *yi += a * xi;
+                *yi += a * *xi;
             }
         }
     }
 }
 
 #[inline(always)]
-fn axpy_fixed<const N: usize>(y: &mut [f64], a: f64, x: &[f64]) {
+fn axpy_fixed<const N: usize, T: Real>(y: &mut [T], a: T, x: &[T]) {
     // axpy calls this only when both slices have N elements or more: the slices have N.
-    let y: &mut [f64; N] = (&mut y[..N]).try_into().expect("N elements");
-    let x: &[f64; N] = x[..N].try_into().expect("N elements");
+    let y: &mut [T; N] = (&mut y[..N]).try_into().expect("N elements");
+    let x: &[T; N] = x[..N].try_into().expect("N elements");
     for k in 0..N {
         y[k] += a * x[k];
     }
@@ -911,14 +1084,13 @@ mod tests {
         let batch: Vec<usize> = (0..40).rev().collect();
         let mut sparse = LayeredWorkspace::new(&net, &d, 40).unwrap();
         let mut dense = sparse.clone();
-        dense.inputs = Inputs::Dense;
+        on_arrays!(&mut dense.buffers, a => a.read_dense(&d));
         let a = sparse.gradients(net.activations(), &d, &batch).unwrap();
         let b = dense.gradients(net.activations(), &d, &batch).unwrap();
         // Both skip the zero inputs and add the rest in the same order: the same bits.
         assert_eq!(a, b);
         // And every instruction set gives the same bits (no fused multiply-add anywhere).
-        let mut generic = sparse.clone();
-        generic.isa = Isa::Generic;
+        let mut generic = sparse.clone().with_kernels(Kernels::Generic);
         assert_eq!(generic.gradients(net.activations(), &d, &batch).unwrap(), a);
     }
 

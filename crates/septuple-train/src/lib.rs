@@ -19,10 +19,11 @@ mod layered;
 mod metrics;
 mod model;
 mod observer;
+mod real;
 mod trainer;
 
 pub use checkpoint::{fingerprint, Checkpoint, Checkpointer, RateSegment};
-pub use config::{Batch, Objective, Schedule, Sgd, SgdConfig};
+pub use config::{Batch, Objective, Precision, Schedule, Sgd, SgdConfig};
 pub use dag::{Dag, Edges};
 pub use data::{accuracy, Dataset};
 pub use error::{CheckpointError, ConnectionRule, DataError, NetworkError, SgdField, TrainError};

@@ -8,10 +8,10 @@ use septuple_core::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::config::{Objective, Sgd};
+use crate::config::{Objective, Precision, Sgd};
 use crate::dag::Dag;
 use crate::data::Dataset;
-use crate::error::TrainError;
+use crate::error::{NetworkError, TrainError};
 use crate::layered::{Kernels, LayeredWorkspace};
 
 /// A [`Network`] SGD can train: everything else (outputs, the dense septuple, f', the
@@ -97,7 +97,11 @@ where
         sgd: &Sgd,
         kernels: Kernels,
     ) -> Result<LayeredWorkspace, TrainError> {
-        Ok(LayeredWorkspace::new(self, data, sgd.batch_size(data.len()))?.with_kernels(kernels))
+        let capacity = sgd.batch_size(data.len());
+        Ok(
+            LayeredWorkspace::with_precision(self, data, capacity, sgd.config().precision)?
+                .with_kernels(kernels),
+        )
     }
 
     fn step(
@@ -174,7 +178,10 @@ where
 {
     type Workspace = ();
 
-    fn workspace(&self, data: &Dataset, _sgd: &Sgd, _kernels: Kernels) -> Result<(), TrainError> {
+    fn workspace(&self, data: &Dataset, sgd: &Sgd, _kernels: Kernels) -> Result<(), TrainError> {
+        if sgd.config().precision != Precision::F64 {
+            return Err(NetworkError::Float32NeedsLayered { model: "Dag" }.into());
+        }
         data.check_widths(
             self.septuple().inputs().len(),
             self.septuple().outputs().len(),

@@ -353,6 +353,9 @@ fn differing_fields(a: &SgdConfig, b: &SgdConfig) -> Vec<(SgdField, String, Stri
     if a.objective != b.objective {
         out.push((SgdField::Objective, text(&a.objective), text(&b.objective)));
     }
+    if a.precision != b.precision {
+        out.push((SgdField::Precision, text(&a.precision), text(&b.precision)));
+    }
     out
 }
 

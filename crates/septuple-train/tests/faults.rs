@@ -7,8 +7,8 @@ use ndarray::Array2;
 use septuple_core::{Builtin, Init, Layered};
 use septuple_train::{
     AnalysisSchedule, Batch, Checkpoint, CheckpointError, Checkpointer, Dag, Dataset, Edges,
-    MetricsRecorder, Objective, Observers, ResumePolicy, RunWarning, SaturationCheck, Schedule,
-    SgdConfig, SgdField, TrainError, Trainable, Trainer,
+    MetricsRecorder, Objective, Observers, Precision, ResumePolicy, RunWarning, SaturationCheck,
+    Schedule, SgdConfig, SgdField, TrainError, Trainable, Trainer,
 };
 
 fn scratch(name: &str) -> PathBuf {
@@ -42,6 +42,7 @@ fn sgd(lr: f64, epochs: usize, objective: Objective) -> septuple_train::Sgd {
         epochs,
         seed: 3,
         objective,
+        precision: Precision::F64,
     }
     .check()
     .unwrap()

@@ -9,8 +9,8 @@ use septuple_core::{Builtin, Init, Layered};
 use septuple_io::Mnist;
 use septuple_train::{
     AnalysisSchedule, Batch, Checkpointer, Context, Dag, Dataset, Edges, MetricsRecorder,
-    Objective, Observer, ObserverError, Observers, Schedule, SgdConfig, TrainError, Trainable,
-    Trainer,
+    Objective, Observer, ObserverError, Observers, Precision, Schedule, SgdConfig, TrainError,
+    Trainable, Trainer,
 };
 
 fn mnist(range: std::ops::Range<usize>) -> Dataset {
@@ -36,6 +36,7 @@ fn sgd(epochs: usize, batch: Batch, lr: f64) -> septuple_train::Sgd {
         epochs,
         seed: 7,
         objective: Objective::Boundary,
+        precision: Precision::F64,
     }
     .check()
     .unwrap()
@@ -315,6 +316,7 @@ fn general_path_follows_the_fast_path_on_the_bulk_loss() {
         epochs: 3,
         seed: 4,
         objective: Objective::Bulk { mass: 0.2 },
+        precision: Precision::F64,
     }
     .check()
     .unwrap();
@@ -382,6 +384,7 @@ fn bulk_objective_lowers_the_bulk_loss() {
         epochs: 5,
         seed: 1,
         objective: Objective::Bulk { mass: 0.0 },
+        precision: Precision::F64,
     }
     .check()
     .unwrap();
