@@ -29,7 +29,9 @@ pub use equilibrium::{
     equilibrium, equilibrium_states, log_z_parts, mean_term, Equilibrium, LogZParts,
 };
 pub use error::SpectralError;
-pub use estimate::{BoundedComplexity, EstimatedSummary, MatrixFreeInfo};
+pub use estimate::{
+    BoundedComplexity, EstimatedSummary, MatrixFreeInfo, QuadratureChange, ThermoChange,
+};
 pub use matrix_free::{
     extreme_singular_values, krylov_bound, stochastic_lanczos_quadrature, unit_subspace,
     ExtremeSpectrum, MatrixFreeOptions, RitzValue, Slq,
