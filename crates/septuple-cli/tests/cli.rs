@@ -360,6 +360,11 @@ fn matrix_free_agrees_with_dense_on_the_fixture() {
     }
     assert!(mf["thermo_estimate"]["free_energy"]["stderr"].is_number());
     assert_eq!(mf["matrix_free"]["doublings"], 0);
+    // The dynamical count is the structural one, exact: the dense count, no error bar.
+    assert_eq!(mf["n_dynamical"], dense["n_dynamical"]);
+    assert_eq!(mf["n_dynamical_method"], "structural rank of [A, A^T]");
+    assert!(mf.get("n_dynamical_stderr").is_none());
+    assert!(dense.get("n_dynamical_method").is_none());
 
     // From 2 steps, --quadrature-tol doubles them to 4, 8 and 14, the Krylov bound, where
     // every probe's space is exhausted (some break down a step early) and the rules exact.
@@ -391,6 +396,7 @@ fn matrix_free_agrees_with_dense_on_the_fixture() {
             .any(|l| l.starts_with("mu_2") && l.contains(" ± ")),
         "{text}"
     );
+    assert!(text.contains("the structural rank of [A, A^T]"), "{text}");
 }
 
 #[test]

@@ -447,6 +447,30 @@ impl<A: Activation> Network for Layered<A> {
             .sum()
     }
 
+    fn weights_sparse(&self) -> Result<Cow<'_, sprs::CsMat<f64>>, CoreError> {
+        // Row by row: the input layer's rows are empty, layer l + 1's rows read layer l's
+        // columns, ascending.
+        let n = Layered::n_neurons(self);
+        let off = self.offsets();
+        let (mut indptr, mut indices, mut data) = (vec![0; self.sizes[0] + 1], vec![], vec![]);
+        for (l, w) in self.weights.iter().enumerate() {
+            for row in w.rows() {
+                for (c, &v) in row.iter().enumerate() {
+                    if v != 0.0 {
+                        indices.push(off[l] + c);
+                        data.push(v);
+                    }
+                }
+                indptr.push(indices.len());
+            }
+        }
+        Ok(Cow::Owned(
+            sprs::CsMat::try_new((n, n), indptr, indices, data).unwrap_or_else(|(_, _, _, e)| {
+                unreachable!("a sorted CSR structure was built: {e}")
+            }),
+        ))
+    }
+
     fn activation(&self, i: usize) -> &A {
         // Input neurons carry the first non-input layer's activation, as in `to_septuple`.
         &self.activations[self.layer_of(i).max(1) - 1]

@@ -38,3 +38,7 @@ pub use sparse::{SparseSeptuple, Triplet};
 /// The `ndarray` this crate's API is written in (arrays, views), re-exported so users build
 /// inputs with the same version.
 pub use ndarray;
+
+/// The `sprs` of [`SparseSeptuple::weights`] and [`Network::weights_sparse`], re-exported so
+/// users read and build sparse weights with the same version.
+pub use sprs;

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
+use sprs::CsMat;
 
 use crate::activation::Activation;
 use crate::error::{check_finite, CoreError};
@@ -86,6 +87,16 @@ pub trait Network: Sync {
 
     /// The number of connections (non-zero entries of w).
     fn n_connections(&self) -> usize;
+
+    /// w in compressed sparse row form (N x N; row i holds the weights into neuron i, columns
+    /// ascending, no stored zeros): the pattern and values that structural computations read,
+    /// such as the unit eigenvalues of G fixed by the graph (septuple-spectral). The default
+    /// scans [`to_dense`](Network::to_dense) within the default [`DenseBudget`];
+    /// implementations with direct access to w build it in O(N + nnz).
+    fn weights_sparse(&self) -> Result<Cow<'_, CsMat<f64>>, CoreError> {
+        let dense = self.to_dense(DenseBudget::default())?;
+        Ok(Cow::Owned(dense_to_csr(dense.weights())))
+    }
 
     /// The activation of neuron `i` (Eq. 2.6). Input neurons have one too; it never acts,
     /// since inputs are clamped to the data (Eq. 2.7).
@@ -204,6 +215,22 @@ pub trait Network: Sync {
     fn to_dense(&self, budget: DenseBudget) -> Result<Septuple<Self::Act>, CoreError>;
 }
 
+/// The non-zero entries of a dense N x N matrix in CSR form, columns ascending.
+pub(crate) fn dense_to_csr(w: ArrayView2<'_, f64>) -> CsMat<f64> {
+    let (mut indptr, mut indices, mut data) = (vec![0], Vec::new(), Vec::new());
+    for row in w.rows() {
+        for (j, &v) in row.iter().enumerate() {
+            if v != 0.0 {
+                indices.push(j);
+                data.push(v);
+            }
+        }
+        indptr.push(indices.len());
+    }
+    CsMat::try_new((w.nrows(), w.ncols()), indptr, indices, data)
+        .unwrap_or_else(|(_, _, _, e)| unreachable!("a sorted CSR structure was built: {e}"))
+}
+
 pub(crate) fn check_state(n: usize, x: ArrayView1<'_, f64>) -> Result<(), CoreError> {
     if x.len() != n {
         return Err(CoreError::shape("state x", x.shape(), &[n]));
@@ -275,6 +302,10 @@ impl<A: Activation> Network for Septuple<A> {
 
     fn n_connections(&self) -> usize {
         self.weights().iter().filter(|&&v| v != 0.0).count()
+    }
+
+    fn weights_sparse(&self) -> Result<Cow<'_, CsMat<f64>>, CoreError> {
+        Ok(Cow::Owned(dense_to_csr(self.weights())))
     }
 
     fn activation(&self, i: usize) -> &A {

@@ -674,6 +674,10 @@ impl<A: Activation> Network for SparseSeptuple<A> {
         self.w.nnz()
     }
 
+    fn weights_sparse(&self) -> Result<Cow<'_, CsMat<f64>>, CoreError> {
+        Ok(Cow::Borrowed(&self.w))
+    }
+
     fn activation(&self, i: usize) -> &A {
         &self.activations[i]
     }

@@ -265,7 +265,19 @@ fn matrix_free<N: Network + ?Sized>(
     }
     let slq = stochastic_lanczos_quadrature(net, fp.view(), mf, &monitor)?;
     let extremes = extreme_singular_values(net, fp.view(), mf)?;
-    let estimate = EstimatedSummary::new(&slq, extremes, &options.summary, mf.seed);
+    // The dynamical count from the structure of A (exact for generic weights), which the Gauss
+    // rules of an indicator cannot give; a network whose w is only reachable densely beyond
+    // the budget falls back to them, and the summary says which.
+    let structural = match crate::structure::structural_dynamical_count(
+        net,
+        fp.view(),
+        options.summary.dynamical_tolerance,
+    ) {
+        Ok(c) => Some(c),
+        Err(SpectralError::Core(septuple_core::CoreError::TooLarge { .. })) => None,
+        Err(e) => return Err(e),
+    };
+    let estimate = EstimatedSummary::new(&slq, extremes, &options.summary, mf.seed, structural);
     let thermo_estimate = match options.thermo {
         None => None,
         Some(t) => Some(ThermoEstimate::new(&slq.quadrature, &t.at)?),
@@ -344,6 +356,10 @@ pub struct AnalysisReport {
     /// steps and of all of them: the quadrature bias the standard error leaves out, estimated.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub n_dynamical_quadrature_change: Option<f64>,
+    /// How the matrix-free `n_dynamical` was obtained: "structural rank of [A, A^T]" (exact
+    /// for generic weights, an upper bound always) or "Gauss rules of the indicator".
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub n_dynamical_method: Option<String>,
     /// The tolerance that defines them.
     pub dynamical_tolerance: f64,
     /// All log lambda, ascending (exact methods only).
@@ -445,6 +461,11 @@ pub struct AnalysisReport {
     pub matrix_free: Option<MatrixFreeInfo>,
 }
 
+/// [`AnalysisReport::n_dynamical_method`] of a structural count.
+pub(crate) const STRUCTURAL_COUNT: &str = "structural rank of [A, A^T]";
+/// [`AnalysisReport::n_dynamical_method`] of a count by quadrature.
+pub(crate) const QUADRATURE_COUNT: &str = "Gauss rules of the indicator";
+
 impl AnalysisReport {
     /// Whether every matrix-free trace that has both moves by at most its standard error
     /// between half the steps and all of them (true for exact analyses): the steps suffice
@@ -486,6 +507,7 @@ impl Analysis {
             n_dynamical: 0,
             n_dynamical_stderr: None,
             n_dynamical_quadrature_change: None,
+            n_dynamical_method: None,
             dynamical_tolerance: 0.0,
             log_lambda: None,
             traces: [0.0; 4],
@@ -541,7 +563,12 @@ impl Analysis {
             let v = |x: Estimate| (x.value, Some(x.stderr));
             (r.sum_log_lambda, r.sum_log_lambda_stderr) = v(e.sum_log_lambda);
             r.n_dynamical = e.n_dynamical.value.round().max(0.0) as usize;
-            r.n_dynamical_stderr = Some(e.n_dynamical.stderr);
+            if e.n_dynamical_structural.is_some() {
+                r.n_dynamical_method = Some(STRUCTURAL_COUNT.into());
+            } else {
+                r.n_dynamical_stderr = Some(e.n_dynamical.stderr);
+                r.n_dynamical_method = Some(QUADRATURE_COUNT.into());
+            }
             r.dynamical_tolerance = e.dynamical_tolerance;
             r.traces = e.traces.map(|t| t.value);
             r.traces_stderr = Some(e.traces.map(|t| t.stderr));
@@ -559,7 +586,9 @@ impl Analysis {
             r.matrix_free = Some(e.info);
             let c = &e.quadrature_change;
             r.sum_log_lambda_quadrature_change = Some(c.sum_log_lambda);
-            r.n_dynamical_quadrature_change = Some(c.n_dynamical);
+            if e.n_dynamical_structural.is_none() {
+                r.n_dynamical_quadrature_change = Some(c.n_dynamical);
+            }
             r.mu2_quadrature_change = Some(c.mu2());
             r.mu3_quadrature_change = Some(c.mu3());
             r.mean_quadrature_change = Some(c.mean);

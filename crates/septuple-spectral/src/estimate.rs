@@ -6,6 +6,7 @@ use septuple_thermo::{Estimate, Quadrature, SpectralMeasure};
 use serde::{Deserialize, Serialize};
 
 use crate::matrix_free::{ExtremeSpectrum, Slq};
+use crate::structure::StructuralCount;
 use crate::summary::{SummaryOptions, TopCount};
 
 /// One complexity C_n of Eq. (10.5) from Ritz values: a value and a bound on its error (from
@@ -93,17 +94,43 @@ pub struct ThermoChange {
     pub laplacian_f: f64,
 }
 
+/// The four traces the moments of the dynamical log lambda are made of
+/// ([`dynamical_moments`]): with a count `known` (the structural one), log^k lambda over all
+/// eigenvalues (the unit ones add 0) and the constant known / N, whose trace is `known` exactly;
+/// without, the indicator of |log lambda| > `tol` times log^k lambda, and the indicator.
+fn moment_functions(
+    n: usize,
+    tol: f64,
+    known: Option<usize>,
+) -> [Box<dyn Fn(f64) -> f64 + Sync>; 4] {
+    match known {
+        Some(k) => {
+            let c = k as f64 / n as f64;
+            [
+                Box::new(|l: f64| l.ln()),
+                Box::new(|l: f64| l.ln().powi(2)),
+                Box::new(|l: f64| l.ln().powi(3)),
+                Box::new(move |_| c),
+            ]
+        }
+        None => {
+            let ind = move |l: f64| if l.ln().abs() > tol { 1.0 } else { 0.0 };
+            [
+                Box::new(move |l: f64| ind(l) * l.ln()),
+                Box::new(move |l: f64| ind(l) * l.ln().powi(2)),
+                Box::new(move |l: f64| ind(l) * l.ln().powi(3)),
+                Box::new(ind),
+            ]
+        }
+    }
+}
+
 /// Point values of the traced quantities from one set of rules: sum log lambda, the dynamical
 /// count, mu_1..mu_4, and the mean, variance and skewness of the dynamical log lambda.
-fn point_values(q: &Quadrature, tol: f64) -> (f64, f64, [f64; 4], [f64; 3]) {
+fn point_values(q: &Quadrature, tol: f64, known: Option<usize>) -> (f64, f64, [f64; 4], [f64; 3]) {
     let t = |f: &dyn Fn(f64) -> f64| q.trace(f).value;
-    let dyn_ind = move |l: f64| if l.ln().abs() > tol { 1.0 } else { 0.0 };
-    let x = [
-        t(&|l: f64| dyn_ind(l) * l.ln()),
-        t(&|l: f64| dyn_ind(l) * l.ln().powi(2)),
-        t(&|l: f64| dyn_ind(l) * l.ln().powi(3)),
-        t(&dyn_ind),
-    ];
+    let fs = moment_functions(q.dimension(), tol, known);
+    let x = [t(&fs[0]), t(&fs[1]), t(&fs[2]), t(&fs[3])];
     (
         t(&|l: f64| l.ln()),
         x[3],
@@ -140,11 +167,17 @@ pub struct EstimatedSummary {
     pub sum_log_lambda: Estimate,
     /// The tolerance that defines the dynamical eigenvalues.
     pub dynamical_tolerance: f64,
-    /// tr 1(|log G| > tolerance): an indicator, so its Gauss rules carry a bias of up to a node
-    /// weight unless the Krylov space is exhausted. With deflation the unit eigenspace S^perp
-    /// enters exactly at lambda = 1, and the estimate is that of dim S (exact when G has no
-    /// eigenvalue within the tolerance of 1 on S).
+    /// The number of dynamical eigenvalues (|log lambda| > tolerance). With
+    /// `n_dynamical_structural`, that count, exact (standard error 0): the structural rank of
+    /// [A, A^T]. Without, tr 1(|log G| > tolerance) by the Gauss rules: an indicator, so its
+    /// rules count the Ritz nodes near 1 as dynamical unless the Krylov space is exhausted (with
+    /// deflation the unit eigenspace S^perp of the input columns enters exactly at lambda = 1).
     pub n_dynamical: Estimate,
+    /// The structural count behind `n_dynamical` and the moments of the dynamical log lambda
+    /// ([`structural_dynamical_count`](crate::structural_dynamical_count)); None: they come from
+    /// the indicator's Gauss rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_dynamical_structural: Option<StructuralCount>,
     /// mu_k = Tr (log G)^k, k = 1..4 (Eqs. 9.5, 9.6).
     pub traces: [Estimate; 4],
     /// Mean of the dynamical log lambda.
@@ -170,17 +203,25 @@ impl EstimatedSummary {
     /// `TopCount::AllBut(k)`, C_(N-k), needs the k smallest, because the sum of all log lambda is
     /// exactly 0 for a feedforward network (Eqs. 7.7-7.8): the N - k largest sum to minus the k
     /// smallest. Complexities the extremes do not reach are left out.
-    pub fn new(slq: &Slq, extremes: ExtremeSpectrum, options: &SummaryOptions, seed: u64) -> Self {
+    ///
+    /// With a `structural` count (of the same G, at `options.dynamical_tolerance`), the
+    /// dynamical count is that count and the moments of the dynamical log lambda are mu_k over
+    /// it: the unit eigenvalues add nothing to mu_k, so no indicator is integrated.
+    pub fn new(
+        slq: &Slq,
+        extremes: ExtremeSpectrum,
+        options: &SummaryOptions,
+        seed: u64,
+        structural: Option<StructuralCount>,
+    ) -> Self {
         let q: &Quadrature = &slq.quadrature;
         let n = q.dimension();
         let tol = options.dynamical_tolerance;
+        let known = structural.map(|s| s.n_dynamical);
         let ln = |l: f64| l.ln();
         let traces = [1, 2, 3, 4].map(|k| q.trace(&move |l: f64| l.ln().powi(k)));
-        let dyn_ind = move |l: f64| if l.ln().abs() > tol { 1.0 } else { 0.0 };
-        let d1 = move |l: f64| dyn_ind(l) * l.ln();
-        let d2 = move |l: f64| dyn_ind(l) * l.ln().powi(2);
-        let d3 = move |l: f64| dyn_ind(l) * l.ln().powi(3);
-        let fs: [&dyn Fn(f64) -> f64; 4] = [&d1, &d2, &d3, &dyn_ind];
+        let mf = moment_functions(n, tol, known);
+        let fs: [&dyn Fn(f64) -> f64; 4] = [&mf[0], &mf[1], &mf[2], &mf[3]];
         let moments = dynamical_moments;
         let mean = q.jackknife(&fs, &|x| moments(x)[0]);
         let variance = q.jackknife(&fs, &|x| moments(x)[1]);
@@ -246,7 +287,10 @@ impl EstimatedSummary {
             smallest_converged: extremes.smallest_converged,
             doublings: slq.doublings,
         };
-        let (fine, coarse) = (point_values(q, tol), point_values(&slq.coarse, tol));
+        let (fine, coarse) = (
+            point_values(q, tol, known),
+            point_values(&slq.coarse, tol, known),
+        );
         let quadrature_change = QuadratureChange {
             sum_log_lambda: fine.0 - coarse.0,
             n_dynamical: fine.1 - coarse.1,
@@ -260,7 +304,11 @@ impl EstimatedSummary {
             quadrature_change,
             sum_log_lambda: q.trace(&ln),
             dynamical_tolerance: tol,
-            n_dynamical: q.trace(&dyn_ind),
+            n_dynamical: match known {
+                Some(k) => Estimate::exact(k as f64),
+                None => q.trace(&mf[3]),
+            },
+            n_dynamical_structural: structural,
             traces,
             mean,
             variance,

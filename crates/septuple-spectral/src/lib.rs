@@ -16,6 +16,7 @@ mod matrix_free;
 mod method_name;
 mod operator;
 mod report_table;
+mod structure;
 mod summary;
 
 pub use analyze::{
@@ -42,6 +43,7 @@ pub use operator::{
     spectrum_of_jacobian, Cost, Method, MethodChoice, Spectrum, SpectrumOptions,
     MATRIX_FREE_ADVANTAGE,
 };
+pub use structure::{structural_dynamical_count, StructuralCount};
 pub use summary::{
     complexity_n, gap, gap_two_means, histogram, log_spectrum, moments, traces, Complexity, Gap,
     GapRule, SpectrumSummary, SummaryOptions, TopCount, DYNAMICAL_TOLERANCE,

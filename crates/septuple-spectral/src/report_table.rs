@@ -112,11 +112,13 @@ impl fmt::Display for AnalysisReport {
                 }
                 // Measured on a LeNet-5 (docs/performance.md): G had 2,768 unit eigenvalues
                 // outside the deflated input subspace, which the Gauss rules never resolve.
-                row(
-                    f,
-                    "dynamical count",
-                    "its Gauss rules cannot tell eigenvalues at 1 from ones near it: unit eigenvalues outside the deflated input subspace count as dynamical, and the moments of the dynamical log lambda inherit it",
-                )?;
+                if self.n_dynamical_method.as_deref() == Some(crate::analyze::QUADRATURE_COUNT) {
+                    row(
+                        f,
+                        "dynamical count",
+                        "its Gauss rules cannot tell eigenvalues at 1 from ones near it: unit eigenvalues outside the deflated input subspace count as dynamical, and the moments of the dynamical log lambda inherit it",
+                    )?;
+                }
             }
         }
         row(
@@ -131,6 +133,12 @@ impl fmt::Display for AnalysisReport {
         let n_dyn = match self.n_dynamical_stderr {
             Some(e) => format!("{} ± {}", self.n_dynamical, number(e)),
             None => self.n_dynamical.to_string(),
+        };
+        let n_dyn = match self.n_dynamical_method.as_deref() {
+            Some(crate::analyze::STRUCTURAL_COUNT) => {
+                format!("{n_dyn}, the structural rank of [A, A^T] (exact for generic weights)")
+            }
+            _ => n_dyn,
         };
         row(
             f,
@@ -262,6 +270,7 @@ mod tests {
             n_dynamical: 2,
             n_dynamical_stderr: None,
             n_dynamical_quadrature_change: None,
+            n_dynamical_method: None,
             dynamical_tolerance: 1e-8,
             log_lambda: Some(vec![-0.5, 0.0, 0.0, 0.0, 0.5]),
             traces: [0.0, 0.5, 0.0, 0.125],

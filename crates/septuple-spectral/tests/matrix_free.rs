@@ -352,6 +352,14 @@ fn analysis_estimates_agree_with_the_exact_analysis() {
         );
     }
     assert!(r.gap_log_lambda.is_none());
+    // The dynamical count is structural and exact, and the moments of the dynamical log lambda
+    // are mu_k over it (checked above against the exact ones).
+    assert_eq!(r.n_dynamical, t.n_dynamical);
+    assert_eq!(r.n_dynamical_stderr, None);
+    assert_eq!(r.n_dynamical_quadrature_change, None);
+    let s = est.estimate.as_ref().unwrap();
+    assert_eq!(s.n_dynamical_structural.unwrap().n_dynamical, t.n_dynamical);
+    assert!(!table.contains("cannot tell eigenvalues at 1"), "{table}");
     let json = serde_json::to_value(&r).unwrap();
     for key in [
         "mu2_stderr",

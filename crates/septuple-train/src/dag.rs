@@ -323,6 +323,9 @@ impl<A: Activation> Network for Dag<A> {
     fn n_connections(&self) -> usize {
         Network::n_connections(&self.net)
     }
+    fn weights_sparse(&self) -> Result<Cow<'_, septuple_core::sprs::CsMat<f64>>, CoreError> {
+        self.net.weights_sparse()
+    }
     fn activation(&self, i: usize) -> &A {
         self.net.activation(i)
     }
