@@ -13,7 +13,7 @@ use septuple::io::{
     SampleInputs,
 };
 use septuple::spectral::{
-    analyze as analyze_network, AnalysisOptions, Faer, Method, SpectrumBackend,
+    analyze as analyze_network, AnalysisOptions, Faer, Method, Reorthogonalisation, SpectrumBackend,
 };
 use septuple::thermo::Landscape;
 use septuple::train::Batch;
@@ -168,6 +168,11 @@ struct AnalyzeArgs {
     /// matrix-free: the seed of the probe vectors [default: 0].
     #[arg(long, value_name = "S", value_parser = whole_number_u64)]
     seed: Option<u64>,
+    /// matrix-free: how the quadrature's Lanczos vectors are kept orthogonal: full (against
+    /// every earlier one), none (only the last two kept: memory 4 N per probe) or auto (full
+    /// while a batch's vectors fit 4 GiB) [default: auto].
+    #[arg(long, value_name = "HOW", value_parser = reorthogonalisation)]
+    reorthogonalisation: Option<Reorthogonalisation>,
     /// dense and structured: the linear-algebra backend, faer (pure Rust) or lapack (the
     /// system OpenBLAS; needs a build with `--features openblas`).
     #[arg(long, value_name = "NAME", default_value = "faer", value_parser = backend_name)]
@@ -265,6 +270,15 @@ fn positive_whole_number(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("expected a whole number >= 1".to_string()),
+    }
+}
+
+fn reorthogonalisation(s: &str) -> Result<Reorthogonalisation, String> {
+    match s.trim() {
+        "full" => Ok(Reorthogonalisation::Full),
+        "none" => Ok(Reorthogonalisation::None),
+        "auto" => Ok(Reorthogonalisation::Auto),
+        _ => Err("expected one of: full, none, auto".to_string()),
     }
 }
 
@@ -398,6 +412,9 @@ fn analyze(a: AnalyzeArgs) -> Result {
     if let Some(s) = a.seed {
         mf.seed = s;
     }
+    if let Some(r) = a.reorthogonalisation {
+        mf.reorthogonalisation = r;
+    }
     if a.method != Method::MatrixFree
         && a.method != Method::Auto
         && (a.probes.is_some()
@@ -405,10 +422,11 @@ fn analyze(a: AnalyzeArgs) -> Result {
             || a.lanczos_steps.is_some()
             || a.quadrature_tol.is_some()
             || a.max_lanczos_steps.is_some()
-            || a.seed.is_some())
+            || a.seed.is_some()
+            || a.reorthogonalisation.is_some())
     {
         eprintln!(
-            "septuple: warning: --probes, --tol, --lanczos-steps, --quadrature-tol, --max-lanczos-steps and --seed apply to the matrix-free method only; --method {} ignores them",
+            "septuple: warning: --probes, --tol, --lanczos-steps, --quadrature-tol, --max-lanczos-steps, --seed and --reorthogonalisation apply to the matrix-free method only; --method {} ignores them",
             a.method
         );
     }

@@ -397,6 +397,17 @@ fn matrix_free_agrees_with_dense_on_the_fixture() {
         "{text}"
     );
     assert!(text.contains("the structural rank of [A, A^T]"), "{text}");
+
+    // Without reorthogonalisation no probe counts as exact, and the table says so.
+    let mut none_args = base.to_vec();
+    none_args.extend(["--method", "matrix-free", "--reorthogonalisation", "none"]);
+    let none = json_of(&none_args);
+    assert_eq!(none["matrix_free"]["reorthogonalised"], false);
+    assert_eq!(none["matrix_free"]["exact_probes"], 0);
+    assert_eq!(mf["matrix_free"]["reorthogonalised"], true);
+    let bad = septuple(&["analyze", &model, "--reorthogonalisation", "some"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("expected one of: full, none, auto"));
 }
 
 #[test]

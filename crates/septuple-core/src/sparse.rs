@@ -246,6 +246,48 @@ fn compress(n: usize, triplets: &[Triplet]) -> Result<Compressed, CoreError> {
     })
 }
 
+/// C V for C in CSR (N x N) and a block V (N x k): row i of the result is the sum over row i's
+/// entries, in stored order, of c_ij V_j., each V_j. read as one contiguous row (V is copied to
+/// standard layout first if it is not). Rows are split over rayon's pool in fixed chunks and each
+/// row is summed by one thread in one order, so the bits do not depend on the thread count.
+///
+/// Written here rather than sprs's `&CsMat * &Array2`, whose generic product indexes V entry by
+/// entry: on the N = 10^6, 10^7-connection network of `examples/large_network.rs` with k = 8
+/// this kernel is what makes a Golub-Kahan step take tenths of a second rather than seconds.
+fn csr_times_block(c: &CsMat<f64>, v: ArrayView2<'_, f64>) -> Array2<f64> {
+    let (n, k) = v.dim();
+    let v = v.as_standard_layout();
+    let vs = v
+        .as_slice()
+        .unwrap_or_else(|| unreachable!("standard layout"));
+    let indptr = c.indptr();
+    let indptr = indptr.raw_storage();
+    let (indices, data) = (c.indices(), c.data());
+    let mut out = Array2::<f64>::zeros((n, k));
+    if k == 0 {
+        return out;
+    }
+    // About 64 Ki output values per task.
+    let rows_per_task = (65_536 / k).max(1);
+    out.as_slice_mut()
+        .unwrap_or_else(|| unreachable!("a new array is in standard layout"))
+        .par_chunks_mut(rows_per_task * k)
+        .enumerate()
+        .for_each(|(t, chunk)| {
+            let first = t * rows_per_task;
+            for (r, acc) in chunk.chunks_mut(k).enumerate() {
+                let i = first + r;
+                for p in indptr[i]..indptr[i + 1] {
+                    let (j, w) = (indices[p], data[p]);
+                    for (a, &x) in acc.iter_mut().zip(&vs[j * k..(j + 1) * k]) {
+                        *a += w * x;
+                    }
+                }
+            }
+        });
+    out
+}
+
 fn to_csmat(n: usize, m: Compressed) -> CsMat<f64> {
     CsMat::try_new((n, n), m.indptr, m.indices, m.data)
         .unwrap_or_else(|(_, _, _, e)| unreachable!("a sorted CSR structure was built: {e}"))
@@ -338,6 +380,75 @@ impl<A: Activation> SparseSeptuple<A> {
             Network::outputs(net).into_owned(),
         )
         .unwrap_or_else(|e| unreachable!("a valid layered network gives a valid septuple: {e}"))
+    }
+
+    /// A random feedforward network of `n` neurons for tests and benchmarks at scale: inputs
+    /// 0..`n_inputs`, outputs the last `n_outputs`, the rest the bulk, and `connections` weights
+    /// spread as evenly as possible over the non-input neurons (each gets
+    /// floor or ceil of connections / (N - n_in) incoming ones). Neuron i draws its sources
+    /// uniformly without repeats among the earlier neurons that may send (every j < i that is
+    /// not an output), so the neuron order is a topological order (Eqs. 2.1-2.3). Weights are
+    /// uniform in [-a, a] with a = sqrt(3 / k) for k incoming connections (variance 1 / k, so
+    /// pre-activations stay of order one), biases zero, one `activation` for all. The same
+    /// arguments give the same network (ChaCha8 from `seed`), in O(N + connections) time and
+    /// memory.
+    ///
+    /// Errors: no non-input neuron, inputs and outputs overlapping, or more connections than a
+    /// neuron can have distinct sources (the first non-input neuron can have only n_in).
+    pub fn random_dag(
+        n: usize,
+        n_inputs: usize,
+        n_outputs: usize,
+        connections: usize,
+        activation: A,
+        seed: u64,
+    ) -> Result<Self, CoreError> {
+        use rand::{Rng, SeedableRng};
+        if n_inputs == 0 || n_outputs == 0 || n_inputs + n_outputs > n || n_inputs >= n {
+            return Err(CoreError::Parameter {
+                name: "n_inputs + n_outputs",
+                value: (n_inputs + n_outputs) as f64,
+                expected: "at least one input and one output, and at most N neurons in both",
+            });
+        }
+        let receivers = n - n_inputs;
+        let (per, extra) = (connections / receivers, connections % receivers);
+        // The first receiver has the fewest possible sources: n_inputs (or fewer if it is an
+        // output and there is no bulk neuron before it, which n_inputs also bounds).
+        if per + usize::from(extra > 0) > n_inputs {
+            return Err(CoreError::Parameter {
+                name: "connections",
+                value: connections as f64,
+                expected: "at most n_inputs incoming connections per non-input neuron",
+            });
+        }
+        let senders_end = n - n_outputs;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut triplets: Vec<Triplet> = Vec::with_capacity(connections);
+        let mut row: Vec<usize> = Vec::new();
+        for (r, i) in (n_inputs..n).enumerate() {
+            let k = per + usize::from(r < extra);
+            let eligible = i.min(senders_end);
+            let a = (3.0 / k.max(1) as f64).sqrt();
+            row.clear();
+            while row.len() < k {
+                let j = rng.random_range(0..eligible);
+                if !row.contains(&j) {
+                    row.push(j);
+                }
+            }
+            for &j in &row {
+                triplets.push((i, j, rng.random_range(-a..a)));
+            }
+        }
+        Self::with_activation(
+            n,
+            &triplets,
+            Array1::zeros(n),
+            activation,
+            (0..n_inputs).collect(),
+            (senders_end..n).collect(),
+        )
     }
 
     /// The number of neurons N.
@@ -704,13 +815,13 @@ impl<A: Activation> Network for SparseSeptuple<A> {
     /// w V in O(nnz k).
     fn weights_times(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
         check_vectors(self.n_neurons(), v)?;
-        Ok(&self.w * &v)
+        Ok(csr_times_block(&self.w, v))
     }
 
     /// w^T V in O(nnz k), by the stored CSR of w^T.
     fn weights_t_times(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
         check_vectors(self.n_neurons(), v)?;
-        Ok(&self.wt * &v)
+        Ok(csr_times_block(&self.wt, v))
     }
 
     fn bias(&self) -> Cow<'_, Array1<f64>> {
@@ -868,5 +979,71 @@ mod tests {
         let xd = Network::forward_states(&dense, array![[1.0]].view()).unwrap();
         // Both iterate to the 1e-12 tolerance of FixedPointOptions; contraction factor < 0.3.
         assert!((&x - &xd).iter().all(|d| d.abs() < 1e-11));
+    }
+
+    #[test]
+    fn random_dags_are_feedforward_reproducible_and_as_asked() {
+        let a = SparseSeptuple::random_dag(500, 40, 10, 4600, Builtin::Tanh, 7).unwrap();
+        let b = SparseSeptuple::random_dag(500, 40, 10, 4600, Builtin::Tanh, 7).unwrap();
+        let c = SparseSeptuple::random_dag(500, 40, 10, 4600, Builtin::Tanh, 8).unwrap();
+        assert_eq!(a.triplets(), b.triplets());
+        assert_ne!(a.triplets(), c.triplets());
+        assert_eq!(Network::n_connections(&a), 4600);
+        assert_eq!(a.inputs(), (0..40).collect::<Vec<_>>());
+        assert_eq!(a.outputs(), (490..500).collect::<Vec<_>>());
+        // 4600 over 460 receivers: 10 each; sources earlier, never an output.
+        for i in 40..500 {
+            let (src, w) = a.row(i);
+            assert_eq!(src.len(), 10);
+            let bound = (3.0f64 / 10.0).sqrt();
+            assert!(src.iter().all(|&j| j < i.min(490)));
+            assert!(w.iter().all(|v| v.abs() <= bound));
+        }
+        assert!(a.feedforward().unwrap().depth >= 3);
+        // An uneven split: the first receivers take one more.
+        let d = SparseSeptuple::random_dag(50, 10, 5, 41, Builtin::Tanh, 1).unwrap();
+        assert_eq!(d.row(10).0.len(), 2);
+        assert_eq!(d.row(49).0.len(), 1);
+    }
+
+    #[test]
+    fn impossible_random_dags_are_typed_errors() {
+        for (n, n_in, n_out, c) in [(10, 0, 2, 5), (10, 3, 0, 5), (10, 6, 5, 5), (10, 2, 2, 24)] {
+            let e = SparseSeptuple::random_dag(n, n_in, n_out, c, Builtin::Tanh, 1).unwrap_err();
+            assert!(matches!(e, CoreError::Parameter { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn block_products_match_the_dense_ones_for_any_layout_and_thread_count() {
+        let s = SparseSeptuple::random_dag(3000, 50, 10, 30_000, Builtin::Tanh, 3).unwrap();
+        let dense = s.to_dense(DenseBudget::default()).unwrap();
+        for k in [0, 1, 3, 8] {
+            let v = Array2::from_shape_fn((3000, k), |(i, c)| ((i * 7 + c * 13) % 11) as f64 - 5.0);
+            // The same values in column-major layout.
+            let mut f = Array2::zeros((k, 3000));
+            f.assign(&v.t());
+            let vf = f.t();
+            for (ours, theirs) in [
+                (
+                    Network::weights_times(&s, vf).unwrap(),
+                    dense.weights().dot(&v),
+                ),
+                (
+                    Network::weights_t_times(&s, v.view()).unwrap(),
+                    dense.weights().t().dot(&v),
+                ),
+            ] {
+                assert!((&ours - &theirs).iter().all(|d| d.abs() < 1e-12));
+            }
+            let on = |t: usize| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .unwrap()
+                    .install(|| Network::weights_times(&s, v.view()).unwrap())
+            };
+            assert_eq!(on(1), on(2));
+        }
     }
 }

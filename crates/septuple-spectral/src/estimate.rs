@@ -49,6 +49,14 @@ pub struct MatrixFreeInfo {
     /// steps; see [`MatrixFreeOptions::quadrature_tol`](crate::MatrixFreeOptions)).
     #[serde(default)]
     pub doublings: usize,
+    /// Whether the quadrature's probes were fully reorthogonalised
+    /// ([`Reorthogonalisation`](crate::Reorthogonalisation)).
+    #[serde(default = "yes")]
+    pub reorthogonalised: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How far each estimate of [`EstimatedSummary`] moves between the Gauss rules of the first
@@ -286,6 +294,7 @@ impl EstimatedSummary {
             largest_converged: extremes.largest_converged,
             smallest_converged: extremes.smallest_converged,
             doublings: slq.doublings,
+            reorthogonalised: slq.reorthogonalised,
         };
         let (fine, coarse) = (
             point_values(q, tol, known),

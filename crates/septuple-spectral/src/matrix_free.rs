@@ -87,6 +87,32 @@ pub struct MatrixFreeOptions {
     pub quadrature_tol: f64,
     /// The most steps the adaptive choice may reach (>= `max_steps` when `quadrature_tol` > 0).
     pub steps_limit: usize,
+    /// How stochastic Lanczos quadrature keeps each probe's Golub-Kahan vectors orthogonal.
+    pub reorthogonalisation: Reorthogonalisation,
+}
+
+/// How stochastic Lanczos quadrature keeps each probe's Golub-Kahan vectors orthogonal
+/// ([`MatrixFreeOptions::reorthogonalisation`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reorthogonalisation {
+    /// Against every earlier vector of the probe (two classical Gram-Schmidt passes): the
+    /// Gauss rules of exact arithmetic, and exact ones once a Krylov space is exhausted.
+    /// Memory 2 x steps x N doubles per probe of a batch.
+    Full,
+    /// Only the last two vectors of each probe are kept (memory 4 N doubles per probe, and no
+    /// O(steps^2 N) Gram-Schmidt work). In floating point the vectors then lose orthogonality
+    /// as Ritz values converge, which adds copies of converged nodes to the Gauss rule while
+    /// the weights still sum to one; the rule stays a quadrature of the same measure, accurate
+    /// for smooth f (Knizhnerman 1996; tested against the exact spectrum), but a Krylov space
+    /// is never taken as exhausted, so no probe counts as exact.
+    None,
+    /// Full when a batch's vectors (2 x steps x N x batch doubles, steps the most that may
+    /// run) fit the default [`DenseBudget`](septuple_core::DenseBudget), None beyond; the
+    /// result says which ran ([`Slq::reorthogonalised`]). The choice depends on the options
+    /// and N only, never on the thread count.
+    #[default]
+    Auto,
 }
 
 impl Default for MatrixFreeOptions {
@@ -109,6 +135,7 @@ impl Default for MatrixFreeOptions {
             deflate: true,
             quadrature_tol: 0.0,
             steps_limit: 1920,
+            reorthogonalisation: Reorthogonalisation::Auto,
         }
     }
 }
@@ -181,6 +208,7 @@ fn golub_kahan<N: Network + ?Sized>(
     start: Array2<f64>,
     steps: usize,
     bound: usize,
+    full: bool,
 ) -> Result<Vec<Bidiagonal>, SpectralError> {
     let (n, b) = start.dim();
     let mut out: Vec<Bidiagonal> = (0..b)
@@ -204,8 +232,18 @@ fn golub_kahan<N: Network + ?Sized>(
         }
         col /= norm;
     }
-    let mut vs: Vec<Array2<f64>> = vec![v.clone()];
-    let mut us: Vec<Array2<f64>> = Vec::new();
+    // Each probe's vectors, contiguous (a strided column of the block would make every
+    // Gram-Schmidt dot product a strided walk).
+    let mut vs: Vec<Vec<Array1<f64>>> = (0..b)
+        .map(|c| {
+            if full {
+                vec![v.column(c).to_owned()]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    let mut us: Vec<Vec<Array1<f64>>> = vec![Vec::new(); b];
     let mut u_prev = Array2::<f64>::zeros((n, b));
     for j in 0..steps {
         // alpha_j u_j = M v_j - beta_(j-1) u_(j-1).
@@ -220,7 +258,7 @@ fn golub_kahan<N: Network + ?Sized>(
                 p.column_mut(c).scaled_add(-bj, &u_prev.column(c));
             }
             let mut col = p.column(c).to_owned();
-            reorthogonalise(&mut col, &us, c);
+            reorthogonalise(&mut col, &us[c]);
             let a = col.dot(&col).sqrt();
             // M is invertible (det M = 1 for the feedforward networks it is built for), so
             // alpha vanishes only if M is singular; treat it as a breakdown, not a division.
@@ -232,9 +270,12 @@ fn golub_kahan<N: Network + ?Sized>(
             }
             scale[c] = scale[c].max(a);
             out[c].alpha.push(a);
-            p.column_mut(c).assign(&(col / a));
+            let col = col / a;
+            p.column_mut(c).assign(&col);
+            if full {
+                us[c].push(col);
+            }
         }
-        us.push(p.clone());
         // beta_j v_(j+1) = M^T u_j - alpha_j v_j.
         let mut q = net.apply_mt(fp, p.view())?;
         for c in 0..b {
@@ -245,35 +286,38 @@ fn golub_kahan<N: Network + ?Sized>(
             let aj = out[c].alpha[j];
             q.column_mut(c).scaled_add(-aj, &v.column(c));
             let mut col = q.column(c).to_owned();
-            reorthogonalise(&mut col, &vs, c);
+            reorthogonalise(&mut col, &vs[c]);
             let bnorm = col.dot(&col).sqrt();
             out[c].beta.push(bnorm);
             if out[c].alpha.len() >= bound || !(bnorm > BREAKDOWN * scale[c]) {
                 active[c] = false;
-                out[c].exhausted = true;
+                // Without reorthogonalisation the bound says nothing about the rule.
+                out[c].exhausted = full || !(bnorm > BREAKDOWN * scale[c]);
                 q.column_mut(c).fill(0.0);
                 continue;
             }
             scale[c] = scale[c].max(bnorm);
-            q.column_mut(c).assign(&(col / bnorm));
+            let col = col / bnorm;
+            q.column_mut(c).assign(&col);
+            if full {
+                vs[c].push(col);
+            }
         }
         if !active.iter().any(|&a| a) {
             break;
         }
         u_prev = p;
         v = q;
-        vs.push(v.clone());
     }
     Ok(out)
 }
 
-/// Two passes of classical Gram-Schmidt of `x` against column `c` of every block in `basis`.
-fn reorthogonalise(x: &mut Array1<f64>, basis: &[Array2<f64>], c: usize) {
+/// Two passes of classical Gram-Schmidt of `x` against every vector of `basis`.
+fn reorthogonalise(x: &mut Array1<f64>, basis: &[Array1<f64>]) {
     for _ in 0..2 {
         for q in basis {
-            let qc = q.column(c);
-            let h = qc.dot(x);
-            x.scaled_add(-h, &qc);
+            let h = q.dot(x);
+            x.scaled_add(-h, q);
         }
     }
 }
@@ -706,6 +750,8 @@ pub struct Slq {
     pub coarse: Quadrature,
     /// How many times the adaptive choice doubled the steps (0 with fixed steps).
     pub doublings: usize,
+    /// Whether the probes were fully reorthogonalised ([`Reorthogonalisation`]).
+    pub reorthogonalised: bool,
 }
 
 impl Slq {
@@ -785,6 +831,12 @@ pub fn unit_subspace<N: Network + ?Sized>(
     let n = net.n_neurons();
     let inputs = net.inputs();
     let n_in = inputs.len();
+    // Generic weights: the numerical rank of the input columns is their structural rank, so
+    // full structural rank means S^perp = {0} without the dense block and its SVD (which at
+    // N = 10^5 and a thousand inputs cost more than the whole quadrature).
+    if crate::structure::input_columns_structural_rank(net, fp)? == Some(n_in) {
+        return Ok(Array2::zeros((n_in, 0)));
+    }
     budget.check("f'w on the input columns", n, n_in)?;
     let mut e = Array2::<f64>::zeros((n, n_in));
     for (c, &i) in inputs.iter().enumerate() {
@@ -803,7 +855,9 @@ pub fn unit_subspace<N: Network + ?Sized>(
     }
     // B_nz^T (n_in x m): its left singular vectors beyond the rank span the null space of B.
     let bt = faer::Mat::<f64>::from_fn(n_in, m, |i, j| b[[rows[j], i]]);
-    let svd = bt.svd().map_err(|e| SpectralError::Backend {
+    // Only U is read: with m >= n_in the thin SVD has all of it (and no m x m V).
+    let svd = if m >= n_in { bt.thin_svd() } else { bt.svd() };
+    let svd = svd.map_err(|e| SpectralError::Backend {
         reason: format!("SVD of the {n_in} x {m} input columns of f'w did not converge: {e:?}"),
     })?;
     let (u, sv) = (svd.U(), svd.S());
@@ -854,6 +908,21 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
     };
     let inputs = net.inputs();
     let deflated = perp.as_ref().map(|q| q.ncols());
+    let reorthogonalised = match options.reorthogonalisation {
+        Reorthogonalisation::Full => true,
+        Reorthogonalisation::None => false,
+        Reorthogonalisation::Auto => {
+            let most_steps = if options.quadrature_tol > 0.0 {
+                options.steps_limit
+            } else {
+                options.max_steps
+            }
+            .min(bound);
+            septuple_core::DenseBudget::default()
+                .check("the vectors of a batch", n, 2 * most_steps * options.batch)
+                .is_ok()
+        }
+    };
     let run_probes = |lo: usize, hi: usize, steps: usize| -> Result<ProbeRules, SpectralError> {
         let mut start = Array2::zeros((n, hi - lo));
         // |z_perp|^2 / N: the probe's weight at lambda = 1 exactly.
@@ -871,7 +940,7 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
             }
             start.column_mut(c).assign(&z);
         }
-        golub_kahan(net, fp, start, steps, bound)?
+        golub_kahan(net, fp, start, steps, bound, reorthogonalised)?
             .iter()
             .zip(&unit_weight)
             .map(|(bd, &w1)| {
@@ -890,7 +959,10 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
     let n_threads = rayon::current_num_threads().max(1);
     let finished = |rules: Vec<(QuadratureRule, QuadratureRule)>, steps_taken: usize| {
         let (fine, coarse): (Vec<_>, Vec<_>) = rules.into_iter().unzip();
-        finish(n, fine, coarse, steps_taken, bound, deflated, doublings)
+        finish(n, fine, coarse, steps_taken, bound, deflated, doublings).map(|s| Slq {
+            reorthogonalised,
+            ..s
+        })
     };
     while rules.len() < options.max_probes {
         // A round of up to n_threads batches in parallel; the stopping rule looks at every
@@ -989,5 +1061,6 @@ fn finish(
         krylov_bound: bound,
         deflated,
         doublings,
+        reorthogonalised: true,
     })
 }

@@ -75,8 +75,17 @@ impl fmt::Display for AnalysisReport {
                 f,
                 "probes x Lanczos steps",
                 format!(
-                    "{} x {} (seed {}, {} exact; Krylov bound {})",
-                    m.probes, m.lanczos_steps, m.seed, m.exact_probes, m.krylov_bound
+                    "{} x {} (seed {}, {} exact; Krylov bound {}{})",
+                    m.probes,
+                    m.lanczos_steps,
+                    m.seed,
+                    m.exact_probes,
+                    m.krylov_bound,
+                    if m.reorthogonalised {
+                        ""
+                    } else {
+                        "; not reorthogonalised"
+                    }
                 ),
             )?;
             row(

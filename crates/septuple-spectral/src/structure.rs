@@ -156,6 +156,60 @@ pub fn structural_dynamical_count<N: Network + ?Sized>(
     })
 }
 
+/// The structural rank of the input columns of A = f'w (the N x n_in block f'w E_I of
+/// [`unit_subspace`](crate::unit_subspace)): a maximum matching between the inputs and the
+/// rows with f' != 0 that they feed. None when w is only reachable densely beyond the budget.
+pub(crate) fn input_columns_structural_rank<N: Network + ?Sized>(
+    net: &N,
+    fp: ArrayView1<'_, f64>,
+) -> Result<Option<usize>, SpectralError> {
+    let n = net.n_neurons();
+    let w = match net.weights_sparse() {
+        Ok(w) => w,
+        Err(septuple_core::CoreError::TooLarge { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if fp.len() != n || u32::try_from(n).is_err() {
+        return Ok(None);
+    }
+    let inputs = net.inputs();
+    let mut column = vec![u32::MAX; n];
+    for (c, &i) in inputs.iter().enumerate() {
+        column[i] = c as u32;
+    }
+    let indptr = w.indptr();
+    let indptr = indptr.raw_storage();
+    let (indices, data) = (w.indices(), w.data());
+    let mut degree = vec![0usize; inputs.len() + 1];
+    let column = &column;
+    let edges = |i: usize| {
+        let r = indptr[i]..indptr[i + 1];
+        let f = fp[i];
+        indices[r.clone()]
+            .iter()
+            .zip(&data[r])
+            .filter(move |&(&j, &v)| column[j] != u32::MAX && f * v != 0.0)
+            .map(move |(&j, _)| column[j] as usize)
+    };
+    for i in 0..n {
+        for c in edges(i) {
+            degree[c + 1] += 1;
+        }
+    }
+    for c in 0..inputs.len() {
+        degree[c + 1] += degree[c];
+    }
+    let mut fill = degree.clone();
+    let mut adj = vec![0u32; degree[inputs.len()]];
+    for i in 0..n {
+        for c in edges(i) {
+            adj[fill[c]] = i as u32;
+            fill[c] += 1;
+        }
+    }
+    Ok(Some(maximum_matching(inputs.len(), n, &degree, &adj)))
+}
+
 const FREE: u32 = u32::MAX;
 
 /// The size of a maximum matching of the bipartite graph with `n_left` left nodes, `n_right`

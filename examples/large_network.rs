@@ -1,0 +1,148 @@
+//! The matrix-free analysis of a random sparse feedforward network at scale (by default
+//! N = 10^6 neurons, 10^7 connections): log Z, F, U, S and the Laplacian of F at beta = 1, mu_2
+//! and mu_3 with their standard errors, the dynamical count, and the 20 largest eigenvalues of
+//! G (C_20 of Eq. 10.5), each phase timed.
+//!
+//! `cargo run --release --example large_network [-- OPTIONS]`
+//!   --neurons N  --inputs K  --outputs K  --connections C  --samples S  --seed S
+//!   --probes P   the most probes (64), stopping at 1% relative standard error
+//!   --reorthogonalisation full|none|auto   of the quadrature's vectors (auto)
+//!   --smoke      N = 20,000, 200,000 connections (for CI)
+//! The network is `SparseSeptuple::random_dag` (tanh, zero biases); the mean state is that of
+//! S deterministic inputs in [0, 1]. Memory: run it under `/usr/bin/time -v`.
+
+use std::time::Instant;
+
+use septuple::core::ndarray::Array2;
+use septuple::core::{Builtin, Network, SparseSeptuple};
+use septuple::spectral::{
+    extreme_singular_values, stochastic_lanczos_quadrature, structural_dynamical_count,
+    MatrixFreeOptions, Reorthogonalisation, DYNAMICAL_TOLERANCE,
+};
+use septuple::thermo::{Estimate, SpectralMeasure, ThermoEstimate, ThermoPoint};
+
+fn main() {
+    if let Err(e) = main_inner() {
+        eprintln!("large_network: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
+    let (mut n, mut n_in, mut n_out, mut connections) = (1_000_000, 1000, 10, 10_000_000);
+    let (mut samples, mut seed, mut probes) = (8usize, 1u64, 64usize);
+    let mut reorth = Reorthogonalisation::Auto;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--neurons" => n = value()?.parse()?,
+            "--inputs" => n_in = value()?.parse()?,
+            "--outputs" => n_out = value()?.parse()?,
+            "--connections" => connections = value()?.parse()?,
+            "--samples" => samples = value()?.parse()?,
+            "--seed" => seed = value()?.parse()?,
+            "--probes" => probes = value()?.parse()?,
+            "--smoke" => (n, connections) = (20_000, 200_000),
+            "--reorthogonalisation" => {
+                reorth = match value()?.as_str() {
+                    "full" => Reorthogonalisation::Full,
+                    "none" => Reorthogonalisation::None,
+                    "auto" => Reorthogonalisation::Auto,
+                    other => {
+                        return Err(format!(
+                            "--reorthogonalisation {other}: expected full, none or auto"
+                        )
+                        .into())
+                    }
+                }
+            }
+            other => return Err(format!("unknown argument {other} (see the file's header)").into()),
+        }
+    }
+    let t = Instant::now();
+    let net = SparseSeptuple::random_dag(n, n_in, n_out, connections, Builtin::Tanh, seed)?;
+    let depth = net.feedforward()?.depth;
+    eprintln!(
+        "large_network: N = {n}, {} connections, depth {depth}: built in {:.1} s",
+        Network::n_connections(&net),
+        t.elapsed().as_secs_f64()
+    );
+    let x = Array2::from_shape_fn((samples, n_in), |(s, i)| {
+        (((s * 31 + i * 17) % 97) as f64 / 97.0).powi(2)
+    });
+    let t = Instant::now();
+    let mean = net.mean_state(x.view())?;
+    let fp = net.derivatives_at(mean.view())?;
+    eprintln!(
+        "large_network: mean state of {samples} samples and f' in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let count = structural_dynamical_count(&net, fp.view(), DYNAMICAL_TOLERANCE)?;
+    println!(
+        "dynamical eigenvalues: {} (structural count, {:.1} s)",
+        count.n_dynamical,
+        t.elapsed().as_secs_f64()
+    );
+    // The quadrature until log det(I + G), the Laplacian of F, mu_2 and mu_3 each have a
+    // standard error of at most 1% of their value (or `probes` probes).
+    let options = MatrixFreeOptions {
+        max_probes: probes,
+        // C_(N-20) needs the smallest eigenvalues through M^-1, depth - 1 products with w
+        // per step: left out here; C_20 needs the largest only.
+        smallest: false,
+        reorthogonalisation: reorth,
+        ..MatrixFreeOptions::default()
+    };
+    let at = ThermoPoint::at_beta(1.0);
+    let log_det = |l: f64| (1.0 + l).ln();
+    let laplacian = |l: f64| -0.5 / ((1.0 + l) * (1.0 + l));
+    let mu2 = |l: f64| l.ln().powi(2);
+    let mu3 = |l: f64| l.ln().powi(3);
+    let t = Instant::now();
+    let slq = stochastic_lanczos_quadrature(
+        &net,
+        fp.view(),
+        &options,
+        &[&log_det, &laplacian, &mu2, &mu3],
+    )?;
+    let seconds = t.elapsed().as_secs_f64();
+    let thermo = ThermoEstimate::new(&slq.quadrature, &at)?;
+    println!(
+        "quadrature: {} probes x {} steps, reorthogonalised {}, {seconds:.1} s",
+        slq.probes, slq.steps, slq.reorthogonalised
+    );
+    let show = |what: &str, e: Estimate| {
+        println!(
+            "  {what:<28} {:>16.6} ± {:.3e} ({:.2}%)",
+            e.value,
+            e.stderr,
+            100.0 * e.stderr / e.value.abs()
+        )
+    };
+    show("log Z (Eq. 5.14)", thermo.log_z);
+    show("F (Eq. 6.5)", thermo.free_energy);
+    show("U (Eq. 6.1)", thermo.energy);
+    show("S (Eq. 7.1)", thermo.entropy);
+    show("Laplacian of F (Eq. 8.10)", thermo.laplacian_f);
+    show("mu_2 (Eq. 9.5)", slq.quadrature.trace(&mu2));
+    show("mu_3 (Eq. 9.6)", slq.quadrature.trace(&mu3));
+    show(
+        "sum log lambda (Eq. 7.8)",
+        slq.quadrature.trace(&|l: f64| l.ln()),
+    );
+    let t = Instant::now();
+    let top = extreme_singular_values(&net, fp.view(), &options)?;
+    let c20 = -0.5 * top.largest.iter().map(|r| r.lambda.ln()).sum::<f64>()
+        + 0.5 * n as f64 * (2.0 * std::f64::consts::PI).ln();
+    println!(
+        "20 largest eigenvalues: {} steps, converged {}, lambda_max {:.6}, lambda_20 {:.6}, C_20 (Eq. 10.5) {c20:.6}, {:.1} s",
+        top.steps,
+        top.largest_converged,
+        top.largest[0].lambda,
+        top.largest[top.largest.len() - 1].lambda,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
