@@ -32,6 +32,7 @@ use septuple_core::Network;
 use septuple_thermo::{Quadrature, QuadratureRule};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::dense_svd;
 use crate::error::SpectralError;
 
 /// A remainder below this times the largest alpha or beta seen so far ends bidiagonalisation:
@@ -247,61 +248,111 @@ fn golub_kahan<N: Network + ?Sized>(
     let mut u_prev = Array2::<f64>::zeros((n, b));
     for j in 0..steps {
         // alpha_j u_j = M v_j - beta_(j-1) u_(j-1).
-        let mut p = net.apply_m(fp, v.view())?;
-        for c in 0..b {
-            if !active[c] {
-                p.column_mut(c).fill(0.0);
-                continue;
-            }
-            if j > 0 {
-                let bj = out[c].beta[j - 1];
-                p.column_mut(c).scaled_add(-bj, &u_prev.column(c));
-            }
-            let mut col = p.column(c).to_owned();
-            reorthogonalise(&mut col, &us[c]);
-            let a = col.dot(&col).sqrt();
-            // M is invertible (det M = 1 for the feedforward networks it is built for), so
-            // alpha vanishes only if M is singular; treat it as a breakdown, not a division.
-            if !(a > BREAKDOWN * scale[c].max(f64::MIN_POSITIVE)) || !a.is_finite() {
-                active[c] = false;
-                out[c].exhausted = true;
-                p.column_mut(c).fill(0.0);
-                continue;
-            }
-            scale[c] = scale[c].max(a);
-            out[c].alpha.push(a);
-            let col = col / a;
-            p.column_mut(c).assign(&col);
-            if full {
+        let mut p = standard(net.apply_m(fp, v.view())?);
+        if full {
+            for c in 0..b {
+                if !active[c] {
+                    p.column_mut(c).fill(0.0);
+                    continue;
+                }
+                if j > 0 {
+                    let bj = out[c].beta[j - 1];
+                    p.column_mut(c).scaled_add(-bj, &u_prev.column(c));
+                }
+                let mut col = p.column(c).to_owned();
+                reorthogonalise(&mut col, &us[c]);
+                let a = col.dot(&col).sqrt();
+                // M is invertible (det M = 1 for the feedforward networks it is built for), so
+                // alpha vanishes only if M is singular; treat it as a breakdown, not a division.
+                if !(a > BREAKDOWN * scale[c].max(f64::MIN_POSITIVE)) || !a.is_finite() {
+                    active[c] = false;
+                    out[c].exhausted = true;
+                    p.column_mut(c).fill(0.0);
+                    continue;
+                }
+                scale[c] = scale[c].max(a);
+                out[c].alpha.push(a);
+                let col = col / a;
+                p.column_mut(c).assign(&col);
                 us[c].push(col);
             }
+        } else {
+            let coef: Vec<f64> = (0..b)
+                .map(|c| {
+                    if j > 0 && active[c] {
+                        out[c].beta[j - 1]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let norms = recur_rows(&mut p, &u_prev, &coef, &active);
+            let mut divisor = vec![None; b];
+            for c in 0..b {
+                if !active[c] {
+                    continue;
+                }
+                let a = norms[c];
+                if !(a > BREAKDOWN * scale[c].max(f64::MIN_POSITIVE)) || !a.is_finite() {
+                    active[c] = false;
+                    out[c].exhausted = true;
+                    continue;
+                }
+                scale[c] = scale[c].max(a);
+                out[c].alpha.push(a);
+                divisor[c] = Some(a);
+            }
+            divide_rows(&mut p, &divisor);
         }
         // beta_j v_(j+1) = M^T u_j - alpha_j v_j.
-        let mut q = net.apply_mt(fp, p.view())?;
-        for c in 0..b {
-            if !active[c] {
-                q.column_mut(c).fill(0.0);
-                continue;
-            }
-            let aj = out[c].alpha[j];
-            q.column_mut(c).scaled_add(-aj, &v.column(c));
-            let mut col = q.column(c).to_owned();
-            reorthogonalise(&mut col, &vs[c]);
-            let bnorm = col.dot(&col).sqrt();
-            out[c].beta.push(bnorm);
-            if out[c].alpha.len() >= bound || !(bnorm > BREAKDOWN * scale[c]) {
-                active[c] = false;
-                // Without reorthogonalisation the bound says nothing about the rule.
-                out[c].exhausted = full || !(bnorm > BREAKDOWN * scale[c]);
-                q.column_mut(c).fill(0.0);
-                continue;
-            }
-            scale[c] = scale[c].max(bnorm);
-            let col = col / bnorm;
-            q.column_mut(c).assign(&col);
-            if full {
+        let mut q = standard(net.apply_mt(fp, p.view())?);
+        if full {
+            for c in 0..b {
+                if !active[c] {
+                    q.column_mut(c).fill(0.0);
+                    continue;
+                }
+                let aj = out[c].alpha[j];
+                q.column_mut(c).scaled_add(-aj, &v.column(c));
+                let mut col = q.column(c).to_owned();
+                reorthogonalise(&mut col, &vs[c]);
+                let bnorm = col.dot(&col).sqrt();
+                out[c].beta.push(bnorm);
+                if out[c].alpha.len() >= bound || !(bnorm > BREAKDOWN * scale[c]) {
+                    active[c] = false;
+                    // With full reorthogonalisation the bound is the dimension of the
+                    // Krylov space: the rule is exact either way.
+                    out[c].exhausted = true;
+                    q.column_mut(c).fill(0.0);
+                    continue;
+                }
+                scale[c] = scale[c].max(bnorm);
+                let col = col / bnorm;
+                q.column_mut(c).assign(&col);
                 vs[c].push(col);
             }
+        } else {
+            let coef: Vec<f64> = (0..b)
+                .map(|c| if active[c] { out[c].alpha[j] } else { 0.0 })
+                .collect();
+            let norms = recur_rows(&mut q, &v, &coef, &active);
+            let mut divisor = vec![None; b];
+            for c in 0..b {
+                if !active[c] {
+                    continue;
+                }
+                let bnorm = norms[c];
+                out[c].beta.push(bnorm);
+                if out[c].alpha.len() >= bound || !(bnorm > BREAKDOWN * scale[c]) {
+                    active[c] = false;
+                    // Without reorthogonalisation the bound says nothing about the rule.
+                    out[c].exhausted = !(bnorm > BREAKDOWN * scale[c]);
+                    continue;
+                }
+                scale[c] = scale[c].max(bnorm);
+                divisor[c] = Some(bnorm);
+            }
+            divide_rows(&mut q, &divisor);
         }
         if !active.iter().any(|&a| a) {
             break;
@@ -310,6 +361,85 @@ fn golub_kahan<N: Network + ?Sized>(
         v = q;
     }
     Ok(out)
+}
+
+/// `f` on a one-thread rayon pool: faer's high-level decompositions take their parallelism
+/// from the calling pool, and their blocked algorithms split the work by it.
+fn sequential<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, SpectralError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(|e| SpectralError::Backend {
+            reason: format!("a one-thread pool for a dense decomposition: {e}"),
+        })?;
+    Ok(pool.install(f))
+}
+
+/// Rows of a block product per task in [`recur_rows`] and [`divide_rows`]: fixed, so that the
+/// partial sums are the same whatever the thread count.
+const ROW_CHUNK: usize = 4096;
+
+/// `x` in standard (row-major) layout.
+fn standard(x: Array2<f64>) -> Array2<f64> {
+    if x.is_standard_layout() {
+        x
+    } else {
+        x.as_standard_layout().into_owned()
+    }
+}
+
+/// The recurrence of one half step for every column at once (the path without
+/// reorthogonalisation): x[., c] -= coef[c] prev[., c] for the active columns, 0 for the others,
+/// and the columns' norms, in one pass over the rows of both row-major blocks. The sums of
+/// squares go row chunk by row chunk, the chunks' sums added in order: the same bits for any
+/// thread count. (Column by column, every strided pass would touch the whole N x b block.)
+fn recur_rows(x: &mut Array2<f64>, prev: &Array2<f64>, coef: &[f64], active: &[bool]) -> Vec<f64> {
+    let b = x.ncols();
+    let prev = prev.as_standard_layout();
+    let ps = prev.as_slice().expect("standard layout");
+    let xs = x.as_slice_mut().expect("standard layout");
+    let partial: Vec<Vec<f64>> = xs
+        .par_chunks_mut(ROW_CHUNK * b)
+        .zip(ps.par_chunks(ROW_CHUNK * b))
+        .map(|(xc, pc)| {
+            let mut sums = vec![0.0; b];
+            for (xr, pr) in xc.chunks_mut(b).zip(pc.chunks(b)) {
+                for c in 0..b {
+                    if active[c] {
+                        // x + (-k) p, as ndarray's scaled_add computes it.
+                        xr[c] += -coef[c] * pr[c];
+                        sums[c] += xr[c] * xr[c];
+                    } else {
+                        xr[c] = 0.0;
+                    }
+                }
+            }
+            sums
+        })
+        .collect();
+    let mut sums = vec![0.0; b];
+    for p in &partial {
+        for (s, v) in sums.iter_mut().zip(p) {
+            *s += v;
+        }
+    }
+    sums.iter().map(|s| s.sqrt()).collect()
+}
+
+/// x[., c] /= divisor[c], or 0 where there is none (the columns that stop).
+fn divide_rows(x: &mut Array2<f64>, divisor: &[Option<f64>]) {
+    let b = x.ncols();
+    let xs = x.as_slice_mut().expect("standard layout");
+    xs.par_chunks_mut(ROW_CHUNK * b).for_each(|xc| {
+        for xr in xc.chunks_mut(b) {
+            for (v, d) in xr.iter_mut().zip(divisor) {
+                *v = match d {
+                    Some(d) => *v / d,
+                    None => 0.0,
+                };
+            }
+        }
+    });
 }
 
 /// Two passes of classical Gram-Schmidt of `x` against every vector of `basis`.
@@ -336,11 +466,13 @@ fn bidiagonal_svd(b: &Bidiagonal) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>), Spec
             0.0
         }
     });
-    let svd = mat.svd().map_err(|e| SpectralError::Backend {
-        reason: format!("SVD of the {m} x {m} Golub-Kahan bidiagonal did not converge: {e:?}"),
-    })?;
-    let (u, s, v) = (svd.U(), svd.S(), svd.V());
-    let sigma: Vec<f64> = (0..m).map(|k| s[k]).collect();
+    // One thread: faer would split a large bidiagonal (adaptive steps reach 1,920) by the
+    // calling pool's thread count.
+    let (u, s, v) =
+        sequential(|| dense_svd(mat.as_ref(), false))?.map_err(|e| SpectralError::Backend {
+            reason: format!("SVD of the {m} x {m} Golub-Kahan bidiagonal did not converge: {e:?}"),
+        })?;
+    let sigma: Vec<f64> = s[..m].to_vec();
     let last_u: Vec<f64> = (0..m).map(|k| u[(m - 1, k)]).collect();
     let first_v: Vec<f64> = (0..m).map(|k| v[(0, k)]).collect();
     // faer returns them in nonincreasing order; sort defensively with the vectors.
@@ -717,10 +849,13 @@ fn thick_restart(
         }
         let bs = b.slice(s![..size, ..size]);
         let mat = faer::Mat::<f64>::from_fn(size, size, |i, j| bs[[i, j]]);
-        let svd = mat.svd().map_err(|e| SpectralError::Backend {
-            reason: format!("SVD of the {size} x {size} projected matrix did not converge: {e:?}"),
-        })?;
-        let (pu, sv, qv) = (svd.U(), svd.S(), svd.V());
+        // One thread, as for the bidiagonal: the same bits whatever the pool.
+        let (pu, sv, qv) =
+            sequential(|| dense_svd(mat.as_ref(), false))?.map_err(|e| SpectralError::Backend {
+                reason: format!(
+                    "SVD of the {size} x {size} projected matrix did not converge: {e:?}"
+                ),
+            })?;
         let mut idx: Vec<usize> = (0..size).collect();
         idx.sort_by(|&x, &y| sv[y].total_cmp(&sv[x]));
         let coupling = if exhausted { 0.0 } else { beta_m };
@@ -896,12 +1031,13 @@ pub fn unit_subspace<N: Network + ?Sized>(
     }
     // B_nz^T (n_in x m): its left singular vectors beyond the rank span the null space of B.
     let bt = faer::Mat::<f64>::from_fn(n_in, m, |i, j| b[[rows[j], i]]);
-    // Only U is read: with m >= n_in the thin SVD has all of it (and no m x m V).
-    let svd = if m >= n_in { bt.thin_svd() } else { bt.svd() };
-    let svd = svd.map_err(|e| SpectralError::Backend {
-        reason: format!("SVD of the {n_in} x {m} input columns of f'w did not converge: {e:?}"),
-    })?;
-    let (u, sv) = (svd.U(), svd.S());
+    // Only U is read: with m >= n_in the thin SVD has all of it (and no m x m V). faer's
+    // default parallelism is the calling pool's thread count, and its blocked SVD splits work
+    // by it: one thread, so the basis is the same bits whatever the pool.
+    let (u, sv, _) =
+        sequential(|| dense_svd(bt.as_ref(), m >= n_in))?.map_err(|e| SpectralError::Backend {
+            reason: format!("SVD of the {n_in} x {m} input columns of f'w did not converge: {e:?}"),
+        })?;
     let k = n_in.min(m);
     let smax = (0..k).map(|j| sv[j]).fold(0.0f64, f64::max);
     let tol = n_in.max(m) as f64 * f64::EPSILON * smax;

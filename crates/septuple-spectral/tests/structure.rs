@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use septuple_core::{Builtin, DenseBudget, Init, Layered, Network, SparseSeptuple, Triplet};
 use septuple_spectral::{
     spectrum_of_jacobian, structural_dynamical_count, unit_subspace, Faer, Method, SpectralError,
-    DYNAMICAL_TOLERANCE,
+    SpectrumBackend, DYNAMICAL_TOLERANCE,
 };
 
 /// The number of eigenvalues of G = M^T M, M = I - f'w, with |log lambda| > `tol`, from the
@@ -243,11 +243,39 @@ fn bad_arguments_are_typed_errors() {
     }
 }
 
+/// The numerical rank of [A, A^T] (N x 2N, A = f'w) from its singular values, at the
+/// tolerance 1e-10 max(1, sigma_max).
+fn numerical_rank_of_a_and_at<N: Network>(net: &N, fp: &Array1<f64>) -> usize {
+    let w = net.to_dense(DenseBudget::default()).unwrap();
+    let n = net.n_neurons();
+    let mut b = Array2::<f64>::zeros((n, 2 * n));
+    for i in 0..n {
+        for j in 0..n {
+            b[[i, j]] = fp[i] * w.weights()[[i, j]];
+            b[[j, n + i]] = fp[i] * w.weights()[[i, j]];
+        }
+    }
+    let sv = Faer::default().singular_values(b.view()).unwrap();
+    let top = sv.last().copied().unwrap_or(0.0).max(1.0);
+    sv.iter().filter(|&&x| x > 1e-10 * top).count()
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Random feedforward graphs (not layered; inputs, outputs and bulk in random positions)
-    /// with random f', a fifth of it exactly zero: the structural count is the dense one.
+    /// with random f', a fifth of it exactly zero.
+    ///
+    /// - The structural rank is the numerical rank of [A, A^T] (its singular values scale
+    ///   with the entries, so a weight of 1e-5 still stands 1e5 above the rank tolerance).
+    /// - It bounds from above the dense count at the default tolerance of 1e-8, which misses
+    ///   dynamical eigenvalues that lie that close to 1. Those occur: chains of small products
+    ///   of weights and f' put |log lambda| at 1e-9 (25 of 20,000 cases of this strategy) and
+    ///   a weight near 0 puts it lower (1e-9 from a weight of 1e-4 and below 1e-12 from one of
+    ///   8e-6 in the saved regression cases).
+    /// - When no entry of A is below 1e-3 it equals the dense count at 1e-12, just above the
+    ///   rounding of these N <= 24, O(1) matrices (their unit eigenvalues come out within
+    ///   1e-15 of 1): the spectrum has exactly that many eigenvalues off 1.
     #[test]
     fn random_graphs_count_as_the_dense_spectrum(
         net in septuple_core::strategies::sparse_septuple(2..=24),
@@ -255,6 +283,18 @@ proptest! {
     ) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let fp = derivatives(net.n_neurons(), 0.2, &mut rng);
-        prop_assert_eq!(structural(&net, &fp), dense_count(&net, &fp, DYNAMICAL_TOLERANCE));
+        let s = structural(&net, &fp);
+        prop_assert_eq!(s, numerical_rank_of_a_and_at(&net, &fp));
+        let d = dense_count(&net, &fp, DYNAMICAL_TOLERANCE);
+        prop_assert!(d <= s, "dense {} above the structural bound {}", d, s);
+        let ws = net.weights_sparse().unwrap();
+        let smallest = ws
+            .iter()
+            .map(|(&w, (i, _))| (fp[i] * w).abs())
+            .filter(|&a| a > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        if smallest >= 1e-3 {
+            prop_assert_eq!(s, dense_count(&net, &fp, 1e-12));
+        }
     }
 }
