@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 use serde::{Deserialize, Serialize};
 use sprs::CsMat;
 
@@ -188,6 +188,34 @@ pub trait Network: Sync {
         Ok(out)
     }
 
+    /// [`Network::apply_m`] (M V, Eq. 5.6) written into `out` (the shape of `v`), which it
+    /// overwrites. The default computes M V and copies it; an implementation that fuses the
+    /// product (as [`SparseSeptuple`](crate::SparseSeptuple) does) allocates nothing, which is
+    /// what lets an iteration keep its blocks of N x k.
+    fn apply_m_into(
+        &self,
+        fp: ArrayView1<'_, f64>,
+        v: ArrayView2<'_, f64>,
+        mut out: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), CoreError> {
+        check_out(v, &out)?;
+        out.assign(&self.apply_m(fp, v)?);
+        Ok(())
+    }
+
+    /// [`Network::apply_mt`] (M^T V, Eq. 5.6) written into `out` (the shape of `v`), as
+    /// [`Network::apply_m_into`].
+    fn apply_mt_into(
+        &self,
+        fp: ArrayView1<'_, f64>,
+        v: ArrayView2<'_, f64>,
+        mut out: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), CoreError> {
+        check_out(v, &out)?;
+        out.assign(&self.apply_mt(fp, v)?);
+        Ok(())
+    }
+
     /// The rows `rows` of M = I - f'w (Eq. 5.6) as a dense |rows| x N matrix; f' is `fp`.
     /// The default applies M^T to unit vectors; implementations with direct access to w
     /// override it. Refused beyond `budget`.
@@ -236,6 +264,21 @@ pub(crate) fn check_state(n: usize, x: ArrayView1<'_, f64>) -> Result<(), CoreEr
         return Err(CoreError::shape("state x", x.shape(), &[n]));
     }
     check_finite("state x", x)
+}
+
+/// The output block of an `apply_*_into` has the shape of its input block.
+pub(crate) fn check_out(
+    v: ArrayView2<'_, f64>,
+    out: &ArrayViewMut2<'_, f64>,
+) -> Result<(), CoreError> {
+    if out.dim() != v.dim() {
+        return Err(CoreError::shape(
+            "output block of M V or M^T V",
+            out.shape(),
+            v.shape(),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn check_block(

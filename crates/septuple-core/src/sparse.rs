@@ -27,7 +27,7 @@
 
 use std::borrow::Cow;
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sprs::CsMat;
@@ -38,7 +38,9 @@ use crate::error::{check_finite, CoreError};
 use crate::graph::{Digraph, Topology};
 use crate::layered::Layered;
 use crate::loss::{Boundary, BulkLoss, Potential};
-use crate::network::{check_jacobian_rows, check_state, check_vectors, DenseBudget, Network};
+use crate::network::{
+    check_block, check_jacobian_rows, check_out, check_state, check_vectors, DenseBudget, Network,
+};
 use crate::propagate::{iterate, FixedPointOptions, FixedState};
 use crate::septuple::{check_feedforward, check_neurons, Feedforward, Role, Septuple};
 
@@ -286,6 +288,78 @@ fn csr_times_block(c: &CsMat<f64>, v: ArrayView2<'_, f64>) -> Array2<f64> {
             }
         });
     out
+}
+
+/// Which scaling [`identity_minus_csr_into`] applies: f' on the rows of the product (M V =
+/// V - f' (w V)) or on the rows of V (M^T V = V - w^T (f' V), with C = w^T).
+#[derive(Clone, Copy)]
+enum Scale<'a> {
+    Rows(&'a [f64]),
+    Columns(&'a [f64]),
+}
+
+/// out = V - f' (C V) or V - C (f' V) (see [`Scale`]) for C in CSR (N x N) and blocks V, out
+/// (N x k), in one pass: the rows of `out` are the accumulators (no product block is
+/// allocated), each summed in stored order by one thread over fixed chunks of rows as in
+/// [`csr_times_block`], so the bits do not depend on the thread count. `out` that is not in
+/// standard layout is computed in a standard copy and assigned.
+fn identity_minus_csr_into(
+    c: &CsMat<f64>,
+    scale: Scale<'_>,
+    v: ArrayView2<'_, f64>,
+    mut out: ArrayViewMut2<'_, f64>,
+) {
+    let (_, k) = v.dim();
+    if k == 0 {
+        return;
+    }
+    let v = v.as_standard_layout();
+    let vs = v
+        .as_slice()
+        .unwrap_or_else(|| unreachable!("standard layout"));
+    let indptr = c.indptr();
+    let indptr = indptr.raw_storage();
+    let (indices, data) = (c.indices(), c.data());
+    let kernel = |os: &mut [f64]| {
+        let rows_per_task = (65_536 / k).max(1);
+        os.par_chunks_mut(rows_per_task * k)
+            .enumerate()
+            .for_each(|(t, chunk)| {
+                let first = t * rows_per_task;
+                for (r, acc) in chunk.chunks_mut(k).enumerate() {
+                    let i = first + r;
+                    acc.fill(0.0);
+                    for p in indptr[i]..indptr[i + 1] {
+                        let j = indices[p];
+                        let w = match scale {
+                            Scale::Rows(_) => data[p],
+                            Scale::Columns(f) => data[p] * f[j],
+                        };
+                        for (a, &x) in acc.iter_mut().zip(&vs[j * k..(j + 1) * k]) {
+                            *a += w * x;
+                        }
+                    }
+                    let fi = match scale {
+                        Scale::Rows(f) => f[i],
+                        Scale::Columns(_) => 1.0,
+                    };
+                    for (a, &x) in acc.iter_mut().zip(&vs[i * k..(i + 1) * k]) {
+                        *a = x - fi * *a;
+                    }
+                }
+            });
+    };
+    match out.as_slice_mut() {
+        Some(os) => kernel(os),
+        None => {
+            let mut tmp = Array2::<f64>::zeros(v.dim());
+            kernel(
+                tmp.as_slice_mut()
+                    .unwrap_or_else(|| unreachable!("a new array is in standard layout")),
+            );
+            out.assign(&tmp);
+        }
+    }
 }
 
 fn to_csmat(n: usize, m: Compressed) -> CsMat<f64> {
@@ -822,6 +896,62 @@ impl<A: Activation> Network for SparseSeptuple<A> {
     fn weights_t_times(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, CoreError> {
         check_vectors(self.n_neurons(), v)?;
         Ok(csr_times_block(&self.wt, v))
+    }
+
+    /// M V = V - f' (w V) (Eq. 5.6) in one fused pass over the CSR of w, O(nnz k).
+    fn apply_m(
+        &self,
+        fp: ArrayView1<'_, f64>,
+        v: ArrayView2<'_, f64>,
+    ) -> Result<Array2<f64>, CoreError> {
+        let mut out = Array2::<f64>::zeros(v.dim());
+        self.apply_m_into(fp, v, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// M^T V = V - w^T (f' V) (Eq. 5.6) in one fused pass over the CSR of w^T, O(nnz k).
+    fn apply_mt(
+        &self,
+        fp: ArrayView1<'_, f64>,
+        v: ArrayView2<'_, f64>,
+    ) -> Result<Array2<f64>, CoreError> {
+        let mut out = Array2::<f64>::zeros(v.dim());
+        self.apply_mt_into(fp, v, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// M V into `out`, allocating nothing (for `out` in standard layout).
+    fn apply_m_into(
+        &self,
+        fp: ArrayView1<'_, f64>,
+        v: ArrayView2<'_, f64>,
+        out: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), CoreError> {
+        check_block(self.n_neurons(), fp, v)?;
+        check_out(v, &out)?;
+        let fp = fp.as_standard_layout();
+        let f = fp
+            .as_slice()
+            .unwrap_or_else(|| unreachable!("standard layout"));
+        identity_minus_csr_into(&self.w, Scale::Rows(f), v, out);
+        Ok(())
+    }
+
+    /// M^T V into `out`, allocating nothing (for `out` in standard layout).
+    fn apply_mt_into(
+        &self,
+        fp: ArrayView1<'_, f64>,
+        v: ArrayView2<'_, f64>,
+        out: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), CoreError> {
+        check_block(self.n_neurons(), fp, v)?;
+        check_out(v, &out)?;
+        let fp = fp.as_standard_layout();
+        let f = fp
+            .as_slice()
+            .unwrap_or_else(|| unreachable!("standard layout"));
+        identity_minus_csr_into(&self.wt, Scale::Columns(f), v, out);
+        Ok(())
     }
 
     fn bias(&self) -> Cow<'_, Array1<f64>> {

@@ -24,6 +24,39 @@ fn data(s: usize, k: usize, seed: u64) -> Array2<f64> {
     Array2::from_shape_simple_fn((s, k), || 2.0 * rng.random::<f64>() - 1.0)
 }
 
+/// `apply_m_into` and `apply_mt_into` give the bits of `apply_m` and `apply_mt`, into a block
+/// in standard or column-major layout, from V in either layout, overwriting what was there;
+/// an output of another shape is a typed error.
+fn into_forms<N: Network>(net: &N, fp: ndarray::ArrayView1<'_, f64>, v: ArrayView2<'_, f64>) {
+    use ndarray::ShapeBuilder;
+    let (n, k) = v.dim();
+    let mut vf = Array2::<f64>::zeros((n, k).f());
+    vf.assign(&v);
+    let m = net.apply_m(fp, v).unwrap();
+    let mt = net.apply_mt(fp, v).unwrap();
+    for input in [v, vf.view()] {
+        for column_major in [false, true] {
+            let mut out = if column_major {
+                Array2::from_elem((n, k).f(), f64::NAN)
+            } else {
+                Array2::from_elem((n, k), f64::NAN)
+            };
+            net.apply_m_into(fp, input, out.view_mut()).unwrap();
+            assert_eq!(out, m);
+            net.apply_mt_into(fp, input, out.view_mut()).unwrap();
+            assert_eq!(out, mt);
+        }
+    }
+    let mut wrong = Array2::<f64>::zeros((n, k + 1));
+    for e in [
+        net.apply_m_into(fp, v, wrong.view_mut()).unwrap_err(),
+        net.apply_mt_into(fp, v, wrong.view_mut()).unwrap_err(),
+    ] {
+        assert!(matches!(e, CoreError::Shape { .. }), "{e}");
+        assert!(e.to_string().contains("output block"), "{e}");
+    }
+}
+
 /// Every operator of the Network trait on `a` and `b` (the same network in two storages).
 fn same_network<A: Network, B: Network>(a: &A, b: &B, seed: u64) {
     let n = a.n_neurons();
@@ -67,6 +100,8 @@ fn same_network<A: Network, B: Network>(a: &A, b: &B, seed: u64) {
         b.apply_mt(fa.view(), v.view()).unwrap(),
         epsilon = TOL
     );
+    into_forms(a, fa.view(), v.view());
+    into_forms(b, fa.view(), v.view());
     // Rows of M are single products -f'_i w_ij: exactly equal.
     let rows: Vec<usize> = (0..n).rev().collect();
     assert_eq!(

@@ -221,7 +221,7 @@ fn golub_kahan<N: Network + ?Sized>(
         .collect();
     let mut active = vec![true; b];
     let mut scale = vec![0.0f64; b];
-    let mut v = start;
+    let mut v = standard(start);
     for (c, mut col) in v.axis_iter_mut(Axis(1)).enumerate() {
         let norm = col.dot(&col).sqrt();
         if !(norm > 0.0 && norm.is_finite()) {
@@ -245,10 +245,15 @@ fn golub_kahan<N: Network + ?Sized>(
         })
         .collect();
     let mut us: Vec<Vec<Array1<f64>>> = vec![Vec::new(); b];
+    // Four blocks of N x b for the whole run, in standard layout (the row-wise recurrences
+    // read them so): the products go into `p` and `q`, which then trade places with the
+    // vectors they replace (a network that fuses M V allocates nothing per step).
     let mut u_prev = Array2::<f64>::zeros((n, b));
+    let mut p = Array2::<f64>::zeros((n, b));
+    let mut q = Array2::<f64>::zeros((n, b));
     for j in 0..steps {
         // alpha_j u_j = M v_j - beta_(j-1) u_(j-1).
-        let mut p = standard(net.apply_m(fp, v.view())?);
+        net.apply_m_into(fp, v.view(), p.view_mut())?;
         if full {
             for c in 0..b {
                 if !active[c] {
@@ -305,7 +310,7 @@ fn golub_kahan<N: Network + ?Sized>(
             divide_rows(&mut p, &divisor);
         }
         // beta_j v_(j+1) = M^T u_j - alpha_j v_j.
-        let mut q = standard(net.apply_mt(fp, p.view())?);
+        net.apply_mt_into(fp, p.view(), q.view_mut())?;
         if full {
             for c in 0..b {
                 if !active[c] {
@@ -357,8 +362,9 @@ fn golub_kahan<N: Network + ?Sized>(
         if !active.iter().any(|&a| a) {
             break;
         }
-        u_prev = p;
-        v = q;
+        // u_(j-1) and v_j are spent: their blocks take the next products.
+        std::mem::swap(&mut u_prev, &mut p);
+        std::mem::swap(&mut v, &mut q);
     }
     Ok(out)
 }
