@@ -8,13 +8,16 @@
 //!   --probes P   the most probes (64), stopping at 1% relative standard error
 //!   --reorthogonalisation full|none|auto   of the quadrature's vectors (auto)
 //!   --smoke      N = 20,000, 200,000 connections (for CI)
+//!   --dump DIR   also write w (CSR: w_indptr.npy, w_indices.npy, w_data.npy) and f' (fp.npy)
+//!                into DIR, for the scipy peer `benches/peers/large_network_scipy.py`
 //! The network is `SparseSeptuple::random_dag` (tanh, zero biases); the mean state is that of
 //! S deterministic inputs in [0, 1]. Memory: run it under `/usr/bin/time -v`.
 
 use std::time::Instant;
 
-use septuple::core::ndarray::Array2;
+use septuple::core::ndarray::{Array1, Array2};
 use septuple::core::{Builtin, Network, SparseSeptuple};
+use septuple::io::write_npy;
 use septuple::spectral::{
     extreme_singular_values, stochastic_lanczos_quadrature, structural_dynamical_count,
     MatrixFreeOptions, Reorthogonalisation, DYNAMICAL_TOLERANCE,
@@ -32,6 +35,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
     let (mut n, mut n_in, mut n_out, mut connections) = (1_000_000, 1000, 10, 10_000_000);
     let (mut samples, mut seed, mut probes) = (8usize, 1u64, 64usize);
     let mut reorth = Reorthogonalisation::Auto;
+    let mut dump: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -44,6 +48,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             "--seed" => seed = value()?.parse()?,
             "--probes" => probes = value()?.parse()?,
             "--smoke" => (n, connections) = (20_000, 200_000),
+            "--dump" => dump = Some(value()?.into()),
             "--reorthogonalisation" => {
                 reorth = match value()?.as_str() {
                     "full" => Reorthogonalisation::Full,
@@ -78,6 +83,22 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
         "large_network: mean state of {samples} samples and f' in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    if let Some(dir) = &dump {
+        std::fs::create_dir_all(dir)?;
+        let w = net.weights();
+        // Indices as f64 (exact below 2^53): the .npy writer of septuple-io writes f64.
+        let as_f64 = |xs: &[usize]| Array1::from_iter(xs.iter().map(|&x| x as f64));
+        let files = [
+            ("w_indptr.npy", as_f64(w.indptr().raw_storage())),
+            ("w_indices.npy", as_f64(w.indices())),
+            ("w_data.npy", Array1::from(w.data().to_vec())),
+            ("fp.npy", fp.clone()),
+        ];
+        for (name, a) in files {
+            std::fs::write(dir.join(name), write_npy(a.view().into_dyn()))?;
+        }
+        eprintln!("large_network: w and f' written to {}", dir.display());
+    }
     let t = Instant::now();
     let count = structural_dynamical_count(&net, fp.view(), DYNAMICAL_TOLERANCE)?;
     println!(

@@ -102,6 +102,15 @@ fn same_network<A: Network, B: Network>(a: &A, b: &B, seed: u64) {
     );
     into_forms(a, fa.view(), v.view());
     into_forms(b, fa.view(), v.view());
+    // Wider than 4 columns the sparse M^T V scales by f' inside its loop, not beforehand.
+    let wide = data(n, 6, seed + 2);
+    assert_abs_diff_eq!(
+        a.apply_mt(fa.view(), wide.view()).unwrap(),
+        b.apply_mt(fa.view(), wide.view()).unwrap(),
+        epsilon = TOL
+    );
+    into_forms(a, fa.view(), wide.view());
+    into_forms(b, fa.view(), wide.view());
     // Rows of M are single products -f'_i w_ij: exactly equal.
     let rows: Vec<usize> = (0..n).rev().collect();
     assert_eq!(
