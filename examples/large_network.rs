@@ -7,6 +7,7 @@
 //!   --neurons N  --inputs K  --outputs K  --connections C  --samples S  --seed S
 //!   --probes P   the most probes (64), stopping at 1% relative standard error
 //!   --reorthogonalisation full|none|auto   of the quadrature's vectors (auto)
+//!   --extreme-basis B   basis vectors of the thick restart for the 20 largest (default 60)
 //!   --smoke      N = 20,000, 200,000 connections (for CI)
 //!   --dump DIR   also write w (CSR: w_indptr.npy, w_indices.npy, w_data.npy) and f' (fp.npy)
 //!                into DIR, for the scipy peer `benches/peers/large_network_scipy.py`
@@ -36,6 +37,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
     let (mut samples, mut seed, mut probes) = (8usize, 1u64, 64usize);
     let mut reorth = Reorthogonalisation::Auto;
     let mut dump: Option<std::path::PathBuf> = None;
+    let mut extreme_basis = MatrixFreeOptions::default().extreme_basis;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -49,6 +51,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             "--probes" => probes = value()?.parse()?,
             "--smoke" => (n, connections) = (20_000, 200_000),
             "--dump" => dump = Some(value()?.into()),
+            "--extreme-basis" => extreme_basis = value()?.parse()?,
             "--reorthogonalisation" => {
                 reorth = match value()?.as_str() {
                     "full" => Reorthogonalisation::Full,
@@ -114,6 +117,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
         // per step: left out here; C_20 needs the largest only.
         smallest: false,
         reorthogonalisation: reorth,
+        extreme_basis,
         ..MatrixFreeOptions::default()
     };
     let at = ThermoPoint::at_beta(1.0);

@@ -326,10 +326,9 @@ fn identity_minus_csr_into(
     let (indices, data) = (c.indices(), c.data());
     // M^T V for narrow blocks (k <= 4): f' V once, element by element, so that each connection
     // gathers one row of a block rather than a row of V and an entry of f' at two random places.
-    // At N = 10^6 with 10^7 connections (`cargo bench --bench bandwidth`) this took M^T v from
-    // 61 to 42 ms (M v: 32 ms); at k = 8, where a row of V fills a cache line, the new block's
-    // page faults cost more than the second gather saves (127 ms against 117), so wide blocks
-    // scale in the loop.
+    // At k = 8, where a row of V fills a cache line, the new block's page faults cost more than
+    // the second gather saves, so wide blocks scale in the loop (`cargo bench --bench
+    // bandwidth`; the figures are in docs/performance.md).
     let scaled: Option<Vec<f64>> = match scale {
         Scale::Rows(_) => None,
         Scale::Columns(_) if k > PRESCALE_MAX_COLUMNS => None,
