@@ -63,12 +63,34 @@ fn bench(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("both_ends_20", &name), |b| {
         b.iter(|| extreme_singular_values(&net, fp.view(), &MatrixFreeOptions::default()).unwrap())
     });
+    // Without the deflation of the unit subspace, as the numpy peer: the same algorithm.
     let slq = MatrixFreeOptions {
         max_probes: 16,
         min_probes: 16,
         rel_tol: 0.0,
+        deflate: false,
         ..MatrixFreeOptions::default()
     };
+    {
+        use septuple::thermo::SpectralMeasure;
+        let t = Instant::now();
+        let q = stochastic_lanczos_quadrature(&net, fp.view(), &slq, &[]).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let fs: [(&str, &dyn Fn(f64) -> f64); 4] = [
+            ("log det(I + G)", &|l: f64| (1.0 + l).ln()),
+            ("Laplacian of F", &|l: f64| -0.5 / ((1.0 + l) * (1.0 + l))),
+            ("mu_2", &|l: f64| l.ln().powi(2)),
+            ("mu_3", &|l: f64| l.ln().powi(3)),
+        ];
+        eprintln!(
+            "{name}: quadrature {} x {} in {secs:.2} s",
+            q.probes, q.steps
+        );
+        for (what, f) in fs {
+            let e = q.quadrature.trace(f);
+            eprintln!("  {what:<16} {:>16.6} ± {:.3e}", e.value, e.stderr);
+        }
+    }
     group.bench_function(BenchmarkId::new("slq_16x60", &name), |b| {
         b.iter(|| stochastic_lanczos_quadrature(&net, fp.view(), &slq, &[]).unwrap())
     });

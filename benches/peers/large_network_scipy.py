@@ -20,6 +20,8 @@ import time
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "2")
+# scipy reads this when it is imported: PROPACK is off without it.
+os.environ.setdefault("SCIPY_USE_PROPACK", "1")
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
@@ -78,6 +80,14 @@ def slq(w, wt, fp, probes, steps, seed):
         q /= b
         alpha[j], beta[j] = a, b
         u_prev, v, b_prev = p, q, b
+    return traces(alpha, beta, n)
+
+
+def traces(alpha, beta, n):
+    """Per probe c the Gauss rule of the bidiagonal with diagonal alpha[:, c] and superdiagonal
+    beta[:-1, c]; the mean over probes of N sum_j w_j f(theta_j) for the traces of the
+    example, with its standard error."""
+    probes = alpha.shape[1]
     fs = {
         "log det(I + G)": lambda l: np.log1p(l),
         "Laplacian of F": lambda l: -0.5 / (1.0 + l) ** 2,
@@ -126,8 +136,6 @@ def main():
         for k, (m, s) in est.items():
             print(f"  {k:<28} {m:16.6f} ± {s:.3e} ({100 * s / abs(m):.2f}%)")
     else:
-        if args.solver == "propack":
-            os.environ["SCIPY_USE_PROPACK"] = "1"
         mv, rmv = products(w, wt, fp)
         op = LinearOperator((n, n), matvec=mv, rmatvec=rmv, matmat=mv, rmatmat=rmv,
                             dtype=np.float64)
