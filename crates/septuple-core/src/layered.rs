@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::{Activation, Builtin};
 use crate::error::{check_finite, CoreError};
+use crate::linalg::dot_fixed_order;
 use crate::network::{check_jacobian_rows, check_vectors, DenseBudget, Network};
 use crate::septuple::{Feedforward, Septuple};
 
@@ -629,8 +630,8 @@ const DENSE_ROWS: usize = 256;
 
 /// W V for one layer's weights W (m x n) and a block V (n x k). For one vector (k = 1) and W
 /// in standard layout: each entry of the result is the dot product of a row of W with v
-/// ([`dot4`]), in parallel over fixed chunks of rows; so W is read once, on every thread,
-/// with no packing, and the bits do not depend on the thread count. ndarray's general
+/// ([`dot_fixed_order`]), in parallel over fixed chunks of rows; so W is read once, on every
+/// thread, with no packing, and the bits do not depend on the thread count. ndarray's general
 /// product (without a BLAS, which is not a default dependency) runs on one thread and packs
 /// W into panels on every call, which dominates for one vector, a Krylov step (the 20
 /// largest singular values of a 784-4096-4096-10 network take about half the time with this
@@ -649,7 +650,7 @@ fn dense_times_block(w: &Array2<f64>, v: ArrayView2<'_, f64>) -> Array2<f64> {
         .for_each(|(t, chunk)| {
             for (r, o) in chunk.iter_mut().enumerate() {
                 let i = t * DENSE_ROWS + r;
-                *o = dot4(&ws[i * n..(i + 1) * n], &x);
+                *o = dot_fixed_order(&ws[i * n..(i + 1) * n], &x);
             }
         });
     out
@@ -661,7 +662,7 @@ fn dense_times_block(w: &Array2<f64>, v: ArrayView2<'_, f64>) -> Array2<f64> {
 /// and the bits do not depend on the thread count. Blocks: ndarray's product (see
 /// [`dense_times_block`]).
 fn dense_t_times_block(w: &Array2<f64>, v: ArrayView2<'_, f64>) -> Array2<f64> {
-    let (m, n) = w.dim();
+    let n = w.ncols();
     let (Some(ws), Some(x)) = (w.as_slice(), single_column(v)) else {
         return w.t().dot(&v);
     };
@@ -672,7 +673,7 @@ fn dense_t_times_block(w: &Array2<f64>, v: ArrayView2<'_, f64>) -> Array2<f64> {
         .enumerate()
         .for_each(|(t, chunk)| {
             let lo = t * DENSE_ROWS;
-            for (i, &xi) in x.iter().enumerate().take(m) {
+            for (i, &xi) in x.iter().enumerate() {
                 let wi = &ws[i * n + lo..i * n + lo + chunk.len()];
                 for (o, &wij) in chunk.iter_mut().zip(wi) {
                     *o += wij * xi;
@@ -685,21 +686,6 @@ fn dense_t_times_block(w: &Array2<f64>, v: ArrayView2<'_, f64>) -> Array2<f64> {
 /// The one column of a block of one column (contiguous copy), or None for k != 1 or no rows.
 fn single_column(v: ArrayView2<'_, f64>) -> Option<Vec<f64>> {
     (v.ncols() == 1 && v.nrows() > 0).then(|| v.column(0).to_vec())
-}
-
-/// a . b with four running sums (lanes k mod 4, then added in lane order): one fixed order,
-/// without one long chain of dependent additions.
-fn dot4(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (a4.remainder(), b4.remainder());
-    for (x, y) in a4.zip(b4) {
-        for l in 0..4 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
 }
 
 #[cfg(test)]

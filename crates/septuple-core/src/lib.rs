@@ -29,6 +29,7 @@ pub use bulk::{BulkSolution, BulkSolver, CurvatureModel, SampleReport, SolveStat
 pub use ensemble::StateSource;
 pub use error::CoreError;
 pub use layered::{Init, Layered};
+pub use linalg::dot_fixed_order;
 pub use loss::{mean_boundary_loss, Boundary, BoundaryLoss, BulkLoss, Loss, Potential};
 pub use network::{DenseBudget, Network};
 pub use propagate::{FixedPointOptions, FixedState};

@@ -1,4 +1,4 @@
-//! Small dense kernels for the per-sample solves.
+//! Small dense kernels: the per-sample solves, and a dot product in a fixed order.
 
 /// Solve A x = b for a symmetric positive definite A (n x n, row-major) by Cholesky
 /// factorisation, in place: `a` is overwritten by its factor and `b` by the solution.
@@ -44,6 +44,27 @@ pub(crate) fn cholesky_solve(a: &mut [f64], n: usize, b: &mut [f64]) -> bool {
     true
 }
 
+/// a . b with four running sums (lanes k mod 4, then added in lane order) and the tail of
+/// fewer than four terms added last: one fixed order of summation, so the same bits on any
+/// machine and thread count, without the one long chain of dependent additions of a plain
+/// loop. `a` and `b` are paired up to the shorter one's length. The kernels of the matrix-free
+/// iterations (septuple-spectral) and the one-vector products of [`Layered`](crate::Layered)
+/// sum with it.
+pub fn dot_fixed_order(a: &[f64], b: &[f64]) -> f64 {
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    let mut acc = [0.0f64; 4];
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (a4.remainder(), b4.remainder());
+    for (x, y) in a4.zip(b4) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +98,21 @@ mod tests {
         let mut a = vec![1.0, 2.0, 2.0, 1.0];
         let mut b = vec![1.0, 1.0];
         assert!(!cholesky_solve(&mut a, 2, &mut b));
+    }
+
+    /// The order is the documented one (lanes, then the tail), not a plain left-to-right sum:
+    /// on values where the order changes the rounding, the lane order gives 2 exactly and the
+    /// plain sum 0; unequal lengths pair up to the shorter.
+    #[test]
+    fn dot_fixed_order_sums_in_lanes_then_the_tail() {
+        let a = [1e16, 1.0, 1.0, 1.0, -1e16, 1.0, 0.0, 0.0, 1.0];
+        let b = [1.0; 9];
+        // Lanes: (1e16 - 1e16) = 0, 1 + 1 = 2, 1 + 0 = 1, 1 + 0 = 1; tail 1: (0 + 2) + (1 + 1) + 1.
+        assert_eq!(dot_fixed_order(&a, &b), 5.0);
+        let plain: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert_ne!(plain, 5.0);
+        // Three terms are all tail, summed left to right: (1e16 + 1) + 1 rounds to 1e16.
+        assert_eq!(dot_fixed_order(&a[..3], &b), 1e16);
+        assert_eq!(dot_fixed_order(&[], &b), 0.0);
     }
 }

@@ -248,6 +248,10 @@ fn compress(n: usize, triplets: &[Triplet]) -> Result<Compressed, CoreError> {
     })
 }
 
+/// Output values per task of the CSR kernels (about 64 Ki): fixed, so the chunks, and with
+/// them the bits, do not depend on the thread count.
+const VALUES_PER_TASK: usize = 65_536;
+
 /// C V for C in CSR (N x N) and a block V (N x k): row i of the result is the sum over row i's
 /// entries, in stored order, of c_ij V_j., each V_j. read as one contiguous row (V is copied to
 /// standard layout first if it is not). Rows are split over rayon's pool in fixed chunks and each
@@ -269,8 +273,7 @@ fn csr_times_block(c: &CsMat<f64>, v: ArrayView2<'_, f64>) -> Array2<f64> {
     if k == 0 {
         return out;
     }
-    // About 64 Ki output values per task.
-    let rows_per_task = (65_536 / k).max(1);
+    let rows_per_task = (VALUES_PER_TASK / k).max(1);
     out.as_slice_mut()
         .unwrap_or_else(|| unreachable!("a new array is in standard layout"))
         .par_chunks_mut(rows_per_task * k)
@@ -280,14 +283,20 @@ fn csr_times_block(c: &CsMat<f64>, v: ArrayView2<'_, f64>) -> Array2<f64> {
             for (r, acc) in chunk.chunks_mut(k).enumerate() {
                 let i = first + r;
                 for p in indptr[i]..indptr[i + 1] {
-                    let (j, w) = (indices[p], data[p]);
-                    for (a, &x) in acc.iter_mut().zip(&vs[j * k..(j + 1) * k]) {
-                        *a += w * x;
-                    }
+                    let j = indices[p];
+                    axpy(acc, data[p], &vs[j * k..(j + 1) * k]);
                 }
             }
         });
     out
+}
+
+/// acc += w x for a row of a block (k values).
+#[inline]
+fn axpy(acc: &mut [f64], w: f64, x: &[f64]) {
+    for (a, &x) in acc.iter_mut().zip(x) {
+        *a += w * x;
+    }
 }
 
 /// Which scaling [`identity_minus_csr_into`] applies: f' on the rows of the product (M V =
@@ -325,18 +334,19 @@ fn identity_minus_csr_into(
     let indptr = indptr.raw_storage();
     let (indices, data) = (c.indices(), c.data());
     // M^T V for narrow blocks (k <= 4): f' V once, element by element, so that each connection
-    // gathers one row of a block rather than a row of V and an entry of f' at two random places.
-    // At k = 8, where a row of V fills a cache line, the new block's page faults cost more than
-    // the second gather saves, so wide blocks scale in the loop (`cargo bench --bench
-    // bandwidth`; the figures are in docs/performance.md).
+    // gathers one row of a block rather than a row of V and an entry of f' at two random places
+    // (for one vector the f' gather made M^T v much slower than M v; `cargo bench --bench
+    // bandwidth` times both). At k = 8 a row of V fills a cache line, so the f' gather adds
+    // proportionally less while the new N x k block still costs its page faults: wider blocks
+    // scale in the loop.
     let scaled: Option<Vec<f64>> = match scale {
         Scale::Rows(_) => None,
         Scale::Columns(_) if k > PRESCALE_MAX_COLUMNS => None,
         Scale::Columns(f) => {
             let mut sc = vec![0.0f64; vs.len()];
-            sc.par_chunks_mut(65_536 * k)
-                .zip(vs.par_chunks(65_536 * k))
-                .zip(f.par_chunks(65_536))
+            sc.par_chunks_mut(VALUES_PER_TASK * k)
+                .zip(vs.par_chunks(VALUES_PER_TASK * k))
+                .zip(f.par_chunks(VALUES_PER_TASK))
                 .for_each(|((dst, src), fc)| {
                     for ((d, s), &fj) in dst.chunks_mut(k).zip(src.chunks(k)).zip(fc) {
                         for (d, &x) in d.iter_mut().zip(s) {
@@ -347,9 +357,16 @@ fn identity_minus_csr_into(
             Some(sc)
         }
     };
+    // What each row gathers, the f' of each connection when it is scaled in the loop, and the
+    // f'_i of each row: one choice per call, outside the loops over rows and connections.
     let gathered: &[f64] = scaled.as_deref().unwrap_or(vs);
+    let (in_loop, per_row) = match (scale, &scaled) {
+        (Scale::Rows(f), _) => (None, Some(f)),
+        (Scale::Columns(_), Some(_)) => (None, None),
+        (Scale::Columns(f), None) => (Some(f), None),
+    };
     let kernel = |os: &mut [f64]| {
-        let rows_per_task = (65_536 / k).max(1);
+        let rows_per_task = (VALUES_PER_TASK / k).max(1);
         os.par_chunks_mut(rows_per_task * k)
             .enumerate()
             .for_each(|(t, chunk)| {
@@ -357,20 +374,22 @@ fn identity_minus_csr_into(
                 for (r, acc) in chunk.chunks_mut(k).enumerate() {
                     let i = first + r;
                     acc.fill(0.0);
-                    for p in indptr[i]..indptr[i + 1] {
-                        let j = indices[p];
-                        let w = match (scale, &scaled) {
-                            (Scale::Columns(f), None) => data[p] * f[j],
-                            _ => data[p],
-                        };
-                        for (a, &x) in acc.iter_mut().zip(&gathered[j * k..(j + 1) * k]) {
-                            *a += w * x;
+                    let connections = indptr[i]..indptr[i + 1];
+                    match in_loop {
+                        None => {
+                            for p in connections {
+                                let j = indices[p];
+                                axpy(acc, data[p], &gathered[j * k..(j + 1) * k]);
+                            }
+                        }
+                        Some(f) => {
+                            for p in connections {
+                                let j = indices[p];
+                                axpy(acc, data[p] * f[j], &gathered[j * k..(j + 1) * k]);
+                            }
                         }
                     }
-                    let fi = match scale {
-                        Scale::Rows(f) => f[i],
-                        Scale::Columns(_) => 1.0,
-                    };
+                    let fi = per_row.map_or(1.0, |f| f[i]);
                     for (a, &x) in acc.iter_mut().zip(&vs[i * k..(i + 1) * k]) {
                         *a = x - fi * *a;
                     }
@@ -551,6 +570,30 @@ impl<A: Activation> SparseSeptuple<A> {
             (0..n_inputs).collect(),
             (senders_end..n).collect(),
         )
+    }
+
+    /// M V (`transpose` false) or M^T V (true) of Eq. (5.6) into `out`, checked, in one fused
+    /// pass over the CSR of w or of w^T ([`identity_minus_csr_into`]).
+    fn identity_minus_into(
+        &self,
+        transpose: bool,
+        fp: ArrayView1<'_, f64>,
+        v: ArrayView2<'_, f64>,
+        out: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), CoreError> {
+        check_block(self.n_neurons(), fp, v)?;
+        check_out(v, &out)?;
+        let fp = fp.as_standard_layout();
+        // A standard-layout one-dimensional array is one contiguous slice.
+        let f = fp
+            .as_slice()
+            .unwrap_or_else(|| unreachable!("standard layout"));
+        if transpose {
+            identity_minus_csr_into(&self.wt, Scale::Columns(f), v, out);
+        } else {
+            identity_minus_csr_into(&self.w, Scale::Rows(f), v, out);
+        }
+        Ok(())
     }
 
     /// The number of neurons N.
@@ -933,7 +976,7 @@ impl<A: Activation> Network for SparseSeptuple<A> {
         v: ArrayView2<'_, f64>,
     ) -> Result<Array2<f64>, CoreError> {
         let mut out = Array2::<f64>::zeros(v.dim());
-        self.apply_m_into(fp, v, out.view_mut())?;
+        self.identity_minus_into(false, fp, v, out.view_mut())?;
         Ok(out)
     }
 
@@ -944,42 +987,29 @@ impl<A: Activation> Network for SparseSeptuple<A> {
         v: ArrayView2<'_, f64>,
     ) -> Result<Array2<f64>, CoreError> {
         let mut out = Array2::<f64>::zeros(v.dim());
-        self.apply_mt_into(fp, v, out.view_mut())?;
+        self.identity_minus_into(true, fp, v, out.view_mut())?;
         Ok(out)
     }
 
-    /// M V into `out`, allocating nothing (for `out` in standard layout).
+    /// M V (Eq. 5.6) into `out`, allocating nothing (for `out` in standard layout).
     fn apply_m_into(
         &self,
         fp: ArrayView1<'_, f64>,
         v: ArrayView2<'_, f64>,
         out: ArrayViewMut2<'_, f64>,
     ) -> Result<(), CoreError> {
-        check_block(self.n_neurons(), fp, v)?;
-        check_out(v, &out)?;
-        let fp = fp.as_standard_layout();
-        let f = fp
-            .as_slice()
-            .unwrap_or_else(|| unreachable!("standard layout"));
-        identity_minus_csr_into(&self.w, Scale::Rows(f), v, out);
-        Ok(())
+        self.identity_minus_into(false, fp, v, out)
     }
 
-    /// M^T V into `out`, allocating nothing (for `out` in standard layout).
+    /// M^T V (Eq. 5.6) into `out`, allocating nothing for blocks of more than
+    /// [`PRESCALE_MAX_COLUMNS`] columns and `out` in standard layout.
     fn apply_mt_into(
         &self,
         fp: ArrayView1<'_, f64>,
         v: ArrayView2<'_, f64>,
         out: ArrayViewMut2<'_, f64>,
     ) -> Result<(), CoreError> {
-        check_block(self.n_neurons(), fp, v)?;
-        check_out(v, &out)?;
-        let fp = fp.as_standard_layout();
-        let f = fp
-            .as_slice()
-            .unwrap_or_else(|| unreachable!("standard layout"));
-        identity_minus_csr_into(&self.wt, Scale::Columns(f), v, out);
-        Ok(())
+        self.identity_minus_into(true, fp, v, out)
     }
 
     fn bias(&self) -> Cow<'_, Array1<f64>> {

@@ -28,7 +28,7 @@ use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis, ShapeBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use septuple_core::Network;
+use septuple_core::{dot_fixed_order, Network};
 use septuple_thermo::{Quadrature, QuadratureRule};
 use serde::{Deserialize, Serialize};
 
@@ -739,13 +739,12 @@ fn reorthogonalise_block(x: &mut Array2<f64>, basis: ArrayView2<'_, f64>) {
 
 /// Rows per chunk of [`gram_schmidt_sweep`]: 8 KiB of x, which stays in the first-level cache
 /// while the basis streams past it, and a chunk of a 60-vector basis (480 KiB) that stays in
-/// the second-level cache between the update and the projection (of 1,024, 4,096 and 16,384
-/// rows, the fastest on the network of `examples/large_network.rs`).
+/// the second-level cache between the update and the projection.
 const GS_ROWS: usize = 1024;
 
 /// One sweep of [`reorthogonalise_block`] over fixed chunks of rows: x -= sum_k h_k q_k (when
 /// `h` is given, k ascending for every element), then (Q^T x, |x|^2) of the result, each a sum
-/// over chunks in chunk order of the chunks' own sums ([`dot4`]).
+/// over chunks in chunk order of the chunks' own sums ([`dot_fixed_order`]).
 fn gram_schmidt_sweep(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Vec<f64>, f64) {
     let j = cols.len();
     let partial: Vec<Vec<f64>> = xs
@@ -760,8 +759,11 @@ fn gram_schmidt_sweep(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Ve
                     }
                 }
             }
-            let mut sums: Vec<f64> = cols.iter().map(|q| dot4(&q[lo..lo + len], xc)).collect();
-            sums.push(dot4(xc, xc));
+            let mut sums: Vec<f64> = cols
+                .iter()
+                .map(|q| dot_fixed_order(&q[lo..lo + len], xc))
+                .collect();
+            sums.push(dot_fixed_order(xc, xc));
             sums
         })
         .collect();
@@ -773,21 +775,6 @@ fn gram_schmidt_sweep(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Ve
     }
     let norm2 = total.pop().unwrap_or(0.0);
     (total, norm2)
-}
-
-/// a . b with four running sums (lanes k mod 4, then added in lane order): a fixed order, so
-/// the same bits on any machine, without the one long chain of dependent additions.
-fn dot4(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (a4.remainder(), b4.remainder());
-    for (x, y) in a4.zip(b4) {
-        for l in 0..4 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
 }
 
 fn column_norm(x: &Array2<f64>) -> f64 {
