@@ -1001,8 +1001,8 @@ impl<A: Activation> Network for SparseSeptuple<A> {
         self.identity_minus_into(false, fp, v, out)
     }
 
-    /// M^T V (Eq. 5.6) into `out`, allocating nothing for blocks of more than
-    /// [`PRESCALE_MAX_COLUMNS`] columns and `out` in standard layout.
+    /// M^T V (Eq. 5.6) into `out`, allocating nothing for blocks of more than 4 columns and
+    /// `out` in standard layout (narrower blocks are scaled by f' into one new block first).
     fn apply_mt_into(
         &self,
         fp: ArrayView1<'_, f64>,
