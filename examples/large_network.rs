@@ -8,6 +8,8 @@
 //!   --probes P   the most probes (64), stopping at 1% relative standard error
 //!   --reorthogonalisation full|none|auto   of the quadrature's vectors (auto)
 //!   --extreme-basis B   basis vectors of the thick restart for the 20 largest (default 60)
+//!   --extreme-block B   vectors per Golub-Kahan block for the 20 largest (default 1)
+//!   --phase all|quadrature|extremes   which of the two estimates to run (all)
 //!   --smoke      N = 20,000, 200,000 connections (for CI)
 //!   --dump DIR   also write w (CSR: w_indptr.npy, w_indices.npy, w_data.npy) and f' (fp.npy)
 //!                into DIR, for the scipy peer `benches/peers/large_network_scipy.py`
@@ -38,6 +40,8 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
     let mut reorth = Reorthogonalisation::Auto;
     let mut dump: Option<std::path::PathBuf> = None;
     let mut extreme_basis = MatrixFreeOptions::default().extreme_basis;
+    let mut extreme_block = MatrixFreeOptions::default().extreme_block;
+    let mut phase = String::from("all");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -52,6 +56,15 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             "--smoke" => (n, connections) = (20_000, 200_000),
             "--dump" => dump = Some(value()?.into()),
             "--extreme-basis" => extreme_basis = value()?.parse()?,
+            "--extreme-block" => extreme_block = value()?.parse()?,
+            "--phase" => {
+                phase = value()?;
+                if !["all", "quadrature", "extremes"].contains(&phase.as_str()) {
+                    return Err(
+                        format!("--phase {phase}: expected all, quadrature or extremes").into(),
+                    );
+                }
+            }
             "--reorthogonalisation" => {
                 reorth = match value()?.as_str() {
                     "full" => Reorthogonalisation::Full,
@@ -118,6 +131,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
         smallest: false,
         reorthogonalisation: reorth,
         extreme_basis,
+        extreme_block,
         ..MatrixFreeOptions::default()
     };
     let at = ThermoPoint::at_beta(1.0);
@@ -125,49 +139,54 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
     let laplacian = |l: f64| -0.5 / ((1.0 + l) * (1.0 + l));
     let mu2 = |l: f64| l.ln().powi(2);
     let mu3 = |l: f64| l.ln().powi(3);
-    let t = Instant::now();
-    let slq = stochastic_lanczos_quadrature(
-        &net,
-        fp.view(),
-        &options,
-        &[&log_det, &laplacian, &mu2, &mu3],
-    )?;
-    let seconds = t.elapsed().as_secs_f64();
-    let thermo = ThermoEstimate::new(&slq.quadrature, &at)?;
-    println!(
-        "quadrature: {} probes x {} steps, reorthogonalised {}, {seconds:.1} s",
-        slq.probes, slq.steps, slq.reorthogonalised
-    );
-    let show = |what: &str, e: Estimate| {
+    if phase != "extremes" {
+        let t = Instant::now();
+        let slq = stochastic_lanczos_quadrature(
+            &net,
+            fp.view(),
+            &options,
+            &[&log_det, &laplacian, &mu2, &mu3],
+        )?;
+        let seconds = t.elapsed().as_secs_f64();
+        let thermo = ThermoEstimate::new(&slq.quadrature, &at)?;
         println!(
-            "  {what:<28} {:>16.6} ± {:.3e} ({:.2}%)",
-            e.value,
-            e.stderr,
-            100.0 * e.stderr / e.value.abs()
-        )
-    };
-    show("log Z (Eq. 5.14)", thermo.log_z);
-    show("F (Eq. 6.5)", thermo.free_energy);
-    show("U (Eq. 6.1)", thermo.energy);
-    show("S (Eq. 7.1)", thermo.entropy);
-    show("Laplacian of F (Eq. 8.10)", thermo.laplacian_f);
-    show("mu_2 (Eq. 9.5)", slq.quadrature.trace(&mu2));
-    show("mu_3 (Eq. 9.6)", slq.quadrature.trace(&mu3));
-    show(
-        "sum log lambda (Eq. 7.8)",
-        slq.quadrature.trace(&|l: f64| l.ln()),
-    );
-    let t = Instant::now();
-    let top = extreme_singular_values(&net, fp.view(), &options)?;
-    let c20 = -0.5 * top.largest.iter().map(|r| r.lambda.ln()).sum::<f64>()
-        + 0.5 * n as f64 * (2.0 * std::f64::consts::PI).ln();
-    println!(
-        "20 largest eigenvalues: {} steps, converged {}, lambda_max {:.6}, lambda_20 {:.6}, C_20 (Eq. 10.5) {c20:.6}, {:.1} s",
-        top.steps,
-        top.largest_converged,
-        top.largest[0].lambda,
-        top.largest[top.largest.len() - 1].lambda,
-        t.elapsed().as_secs_f64()
-    );
+            "quadrature: {} probes x {} steps, reorthogonalised {}, {seconds:.1} s",
+            slq.probes, slq.steps, slq.reorthogonalised
+        );
+        let show = |what: &str, e: Estimate| {
+            println!(
+                "  {what:<28} {:>16.6} ± {:.3e} ({:.2}%)",
+                e.value,
+                e.stderr,
+                100.0 * e.stderr / e.value.abs()
+            )
+        };
+        show("log Z (Eq. 5.14)", thermo.log_z);
+        show("F (Eq. 6.5)", thermo.free_energy);
+        show("U (Eq. 6.1)", thermo.energy);
+        show("S (Eq. 7.1)", thermo.entropy);
+        show("Laplacian of F (Eq. 8.10)", thermo.laplacian_f);
+        show("mu_2 (Eq. 9.5)", slq.quadrature.trace(&mu2));
+        show("mu_3 (Eq. 9.6)", slq.quadrature.trace(&mu3));
+        show(
+            "sum log lambda (Eq. 7.8)",
+            slq.quadrature.trace(&|l: f64| l.ln()),
+        );
+    }
+    if phase != "quadrature" {
+        let t = Instant::now();
+        let top = extreme_singular_values(&net, fp.view(), &options)?;
+        let c20 = -0.5 * top.largest.iter().map(|r| r.lambda.ln()).sum::<f64>()
+            + 0.5 * n as f64 * (2.0 * std::f64::consts::PI).ln();
+        println!(
+            "20 largest eigenvalues: {} steps in blocks of {}, converged {}, lambda_max {:.6}, lambda_20 {:.6}, C_20 (Eq. 10.5) {c20:.6}, {:.1} s",
+            top.steps,
+            top.block,
+            top.largest_converged,
+            top.largest[0].lambda,
+            top.largest[top.largest.len() - 1].lambda,
+            t.elapsed().as_secs_f64()
+        );
+    }
     Ok(())
 }

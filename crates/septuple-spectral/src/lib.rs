@@ -9,6 +9,7 @@
 
 mod analyze;
 mod backend;
+mod block_restart;
 mod equilibrium;
 mod error;
 mod estimate;

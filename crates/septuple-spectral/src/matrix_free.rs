@@ -24,7 +24,7 @@
 //! <= 2r + 1. Bidiagonalisation stops there (or earlier at a breakdown), and then the Gauss
 //! quadrature of that probe is exact for every f and the Ritz values are eigenvalues of G.
 
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis, ShapeBuilder};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, ShapeBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -33,13 +33,14 @@ use septuple_thermo::{Quadrature, QuadratureRule};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::dense_svd;
+use crate::block_restart::{block_thick_restart, BlockShape};
 use crate::error::SpectralError;
 
 /// A remainder below this times the largest alpha or beta seen so far ends bidiagonalisation:
 /// the Krylov space is invariant to working precision. After two Gram-Schmidt passes the
 /// remainder of an exhausted space is a few eps * |M| * sqrt(steps), far below it; a true
 /// coupling of this size changes the quadrature by its square.
-const BREAKDOWN: f64 = 1e-12;
+pub(crate) const BREAKDOWN: f64 = 1e-12;
 
 /// Options of the matrix-free estimators.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,6 +72,16 @@ pub struct MatrixFreeOptions {
     pub extreme_basis: usize,
     /// Converged when each of the wanted Ritz values has residual <= this times sigma_max.
     pub extreme_tol: f64,
+    /// Vectors per Golub-Kahan block of the extreme singular values (>= 1): 1 (the default)
+    /// runs the single-vector recurrence, b > 1 the block recurrence (one product with b
+    /// vectors per step). A block product costs less per vector on sparse networks, but the
+    /// block Krylov space needs more products for the same Ritz values (on the random
+    /// 10^6-neuron DAG of `examples/large_network.rs`: 380 single-vector products, 500 in
+    /// blocks of 2, 900 in blocks of 4; docs/performance.md), so the default stays at one. A
+    /// block run needs its basis plus one block within half the Krylov bound; otherwise the
+    /// single-vector recurrence runs (where an exhausted Krylov space is exact).
+    /// [`ExtremeSpectrum::block`] says which ran.
+    pub extreme_block: usize,
     /// Whether stochastic Lanczos quadrature removes the unit eigenspace S^perp from each probe
     /// (see [`unit_subspace`]) and adds its weight at lambda = 1 exactly: no bias from the
     /// N - k unit eigenvalues (which Gauss nodes never hit exactly) and less variance. Needs
@@ -132,6 +143,7 @@ impl Default for MatrixFreeOptions {
             extreme_max_steps: 3000,
             extreme_basis: 60,
             extreme_tol: 1e-10,
+            extreme_block: 1,
             smallest: true,
             deflate: true,
             quadrature_tol: 0.0,
@@ -166,6 +178,12 @@ impl MatrixFreeOptions {
             "at least 1 step",
         )?;
         count("extreme_basis", self.extreme_basis, 1, "at least 1 vector")?;
+        count(
+            "extreme_block",
+            self.extreme_block,
+            1,
+            "at least 1 vector per block",
+        )?;
         if self.quadrature_tol > 0.0 && self.steps_limit < self.max_steps {
             return Err(SpectralError::Parameter {
                 what: "steps_limit",
@@ -371,7 +389,7 @@ fn golub_kahan<N: Network + ?Sized>(
 
 /// `f` on a one-thread rayon pool: faer's high-level decompositions take their parallelism
 /// from the calling pool, and their blocked algorithms split the work by it.
-fn sequential<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, SpectralError> {
+pub(crate) fn sequential<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, SpectralError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -499,7 +517,7 @@ pub fn krylov_bound(n: usize, n_inputs: usize) -> usize {
 
 /// A Rademacher vector (entries +-1) of length `n`, from stream `stream` of the ChaCha8
 /// generator seeded by `seed`: the same vector whatever else is drawn or which thread draws it.
-fn rademacher(n: usize, seed: u64, stream: u64) -> Array1<f64> {
+pub(crate) fn rademacher(n: usize, seed: u64, stream: u64) -> Array1<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     Array1::from_iter((0..n).map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 }))
@@ -539,6 +557,14 @@ pub struct ExtremeSpectrum {
     /// Whether the Krylov space was exhausted (then the Ritz values are eigenvalues of G, but
     /// each distinct eigenvalue appears once: the N - 2r eigenvalues 1 appear as one).
     pub exhausted: bool,
+    /// The vectors per Golub-Kahan block that ran (1: the single-vector recurrence; see
+    /// [`MatrixFreeOptions::extreme_block`]).
+    #[serde(default = "one")]
+    pub block: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The k = `options.n_extreme` largest and smallest eigenvalues lambda = sigma^2 of G
@@ -581,10 +607,19 @@ pub fn extreme_singular_values<N: Network + ?Sized>(
     let bound = krylov_bound(n, net.inputs().len());
     let start = rademacher(n, options.seed, u64::MAX);
     let k = options.n_extreme.min(bound);
-    let top = thick_restart(&ForwardOp { net, fp }, start.view(), k, bound, options)?;
+    let requested = options.extreme_block;
+    // A block run never takes its Krylov space as exhausted; where the space is small enough
+    // to be exhausted (a basis and a block beyond half the bound) the single-vector run does.
+    let shape = (requested > 1)
+        .then(|| BlockShape::new(k, requested, options.extreme_basis))
+        .filter(|sh| 2 * (sh.m + sh.b) <= bound && sh.m + sh.b <= n);
+    let run = |op: &dyn BlockOp| match shape {
+        Some(sh) => block_thick_restart(op, n, k, sh, options),
+        None => thick_restart(op, start.view(), k, bound, options),
+    };
+    let top = run(&ForwardOp { net, fp })?;
     let bottom = if options.smallest {
-        let inverse = InverseOp { net, fp, depth };
-        thick_restart(&inverse, start.view(), k, bound, options)?
+        run(&InverseOp { net, fp, depth })?
     } else {
         TopSingular {
             sigma: Vec::new(),
@@ -630,13 +665,32 @@ pub fn extreme_singular_values<N: Network + ?Sized>(
         largest_converged: top.converged,
         smallest_converged: bottom.converged,
         exhausted: top.exhausted && (bottom.exhausted || !options.smallest),
+        block: shape.map_or(1, |sh| sh.b),
     })
 }
 
 /// A linear operator on R^N given by its products with blocks of vectors (N x b).
-trait BlockOp {
+pub(crate) trait BlockOp {
     fn apply(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError>;
     fn apply_t(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError>;
+    /// [`BlockOp::apply`] into `out` (the shape of `v`).
+    fn apply_into(
+        &self,
+        v: ArrayView2<'_, f64>,
+        mut out: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), SpectralError> {
+        out.assign(&self.apply(v)?);
+        Ok(())
+    }
+    /// [`BlockOp::apply_t`] into `out` (the shape of `v`).
+    fn apply_t_into(
+        &self,
+        v: ArrayView2<'_, f64>,
+        mut out: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), SpectralError> {
+        out.assign(&self.apply_t(v)?);
+        Ok(())
+    }
 }
 
 /// M = I - f'w (Eq. 5.6).
@@ -651,6 +705,20 @@ impl<N: Network + ?Sized> BlockOp for ForwardOp<'_, N> {
     }
     fn apply_t(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError> {
         Ok(self.net.apply_mt(self.fp, v)?)
+    }
+    fn apply_into(
+        &self,
+        v: ArrayView2<'_, f64>,
+        out: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), SpectralError> {
+        Ok(self.net.apply_m_into(self.fp, v, out)?)
+    }
+    fn apply_t_into(
+        &self,
+        v: ArrayView2<'_, f64>,
+        out: ArrayViewMut2<'_, f64>,
+    ) -> Result<(), SpectralError> {
+        Ok(self.net.apply_mt_into(self.fp, v, out)?)
     }
 }
 
@@ -691,12 +759,12 @@ impl<N: Network + ?Sized> BlockOp for InverseOp<'_, N> {
 }
 
 /// The k largest singular values of an operator with their residuals beta_m |p_(m,j)|.
-struct TopSingular {
-    sigma: Vec<f64>,
-    residual: Vec<f64>,
-    steps: usize,
-    converged: bool,
-    exhausted: bool,
+pub(crate) struct TopSingular {
+    pub(crate) sigma: Vec<f64>,
+    pub(crate) residual: Vec<f64>,
+    pub(crate) steps: usize,
+    pub(crate) converged: bool,
+    pub(crate) exhausted: bool,
 }
 
 /// Classical Gram-Schmidt of the column `x` (N x 1) against the columns of `basis` (N x j,
@@ -974,7 +1042,7 @@ fn rotate_basis(x: &mut Array2<f64>, size: usize, r: &Array2<f64>) {
 /// columns holds 84 MB).
 const ROTATE_WINDOW: usize = 64;
 
-fn backend<E: std::fmt::Debug>(e: E) -> SpectralError {
+pub(crate) fn backend<E: std::fmt::Debug>(e: E) -> SpectralError {
     SpectralError::Backend {
         reason: format!("{e:?}"),
     }
