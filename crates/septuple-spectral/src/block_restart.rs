@@ -32,10 +32,9 @@ use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 use septuple_core::dot_fixed_order;
 
-use crate::backend::dense_svd;
 use crate::error::SpectralError;
 use crate::matrix_free::{
-    rademacher, sequential, BlockOp, MatrixFreeOptions, TopSingular, BREAKDOWN,
+    rademacher, ranked_svd, BlockOp, MatrixFreeOptions, TopSingular, BREAKDOWN,
 };
 
 /// Rows per task of the block sweeps: 1024 rows of a 72-column basis are 576 KiB, which stay
@@ -80,15 +79,25 @@ impl BlockShape {
     }
 }
 
-/// A row-major N x b block as a slice.
+// Invariant of this module: every block and basis is allocated here by `Array2::zeros` in
+// standard (row-major) layout and never sliced before these calls, so each is one contiguous
+// slice; and every chunk is cut at a multiple of the row length, so it holds whole rows.
+
+/// A row-major array of this module (a block N x b or a basis N x ld) as one slice.
 fn slice(x: &Array2<f64>) -> &[f64] {
     x.as_slice()
-        .unwrap_or_else(|| unreachable!("the blocks of block_thick_restart are standard"))
+        .unwrap_or_else(|| unreachable!("the arrays of block_thick_restart are standard"))
 }
 
 fn slice_mut(x: &mut Array2<f64>) -> &mut [f64] {
     x.as_slice_mut()
-        .unwrap_or_else(|| unreachable!("the blocks of block_thick_restart are standard"))
+        .unwrap_or_else(|| unreachable!("the arrays of block_thick_restart are standard"))
+}
+
+/// A chunk of whole rows of a row-major array with rows of `width` as a matrix view.
+fn rows_view(chunk: &mut [f64], width: usize) -> ArrayViewMut2<'_, f64> {
+    ArrayViewMut2::from_shape((chunk.len() / width, width), chunk)
+        .unwrap_or_else(|_| unreachable!("a chunk of whole rows"))
 }
 
 /// x -= q c for row-major x (N x b), q (N x s, any strides), c (s x b), over fixed chunks of
@@ -103,9 +112,8 @@ fn subtract_product(x: &mut Array2<f64>, q: ArrayView2<'_, f64>, c: ArrayView2<'
         .enumerate()
         .for_each(|(t, xc)| {
             let lo = t * ROWS;
-            let len = xc.len() / b;
-            let mut xv = ArrayViewMut2::from_shape((len, b), xc)
-                .unwrap_or_else(|_| unreachable!("a chunk of whole rows"));
+            let mut xv = rows_view(xc, b);
+            let len = xv.nrows();
             general_mat_mul(-1.0, &q.slice(s![lo..lo + len, ..]), &c, 1.0, &mut xv);
         });
 }
@@ -123,10 +131,8 @@ fn sweep(
         .enumerate()
         .map(|(t, xc)| {
             let lo = t * ROWS;
-            let len = xc.len() / b;
-            let mut xv = ArrayViewMut2::from_shape((len, b), xc)
-                .unwrap_or_else(|_| unreachable!("a chunk of whole rows"));
-            let qc = q.slice(s![lo..lo + len, ..]);
+            let mut xv = rows_view(xc, b);
+            let qc = q.slice(s![lo..lo + xv.nrows(), ..]);
             if let Some(h) = h {
                 general_mat_mul(-1.0, &qc, h, 1.0, &mut xv);
             }
@@ -278,18 +284,17 @@ fn column_qr(
 fn dot(a: &Array1<f64>, b: &Array1<f64>) -> f64 {
     match (a.as_slice(), b.as_slice()) {
         (Some(a), Some(b)) => dot_fixed_order(a, b),
+        // Both are fresh `to_owned` / `rademacher` vectors of this module: contiguous.
         _ => unreachable!("owned vectors are contiguous"),
     }
 }
 
-/// Columns `range` of the row-major basis `basis` (N x ld) <- the block x (N x b).
+/// Columns `at..at + b` of the row-major basis `basis` (N x ld) <- the block x (N x b).
 fn store(basis: &mut Array2<f64>, at: usize, x: &Array2<f64>) {
     let ld = basis.ncols();
     let b = x.ncols();
-    let bs = basis
-        .as_slice_mut()
-        .unwrap_or_else(|| unreachable!("the bases of block_thick_restart are standard"));
-    bs.par_chunks_mut(ROWS * ld)
+    slice_mut(basis)
+        .par_chunks_mut(ROWS * ld)
         .zip(slice(x).par_chunks(ROWS * b))
         .for_each(|(rows, xs)| {
             for (row, xr) in rows.chunks_mut(ld).zip(xs.chunks(b)) {
@@ -302,13 +307,8 @@ fn store(basis: &mut Array2<f64>, at: usize, x: &Array2<f64>) {
 fn rotate(basis: &mut Array2<f64>, size: usize, r: &Array2<f64>) {
     let ld = basis.ncols();
     let keep = r.ncols();
-    let bs = basis
-        .as_slice_mut()
-        .unwrap_or_else(|| unreachable!("the bases of block_thick_restart are standard"));
-    bs.par_chunks_mut(ROWS * ld).for_each(|rows| {
-        let len = rows.len() / ld;
-        let mut view = ArrayViewMut2::from_shape((len, ld), rows)
-            .unwrap_or_else(|_| unreachable!("a chunk of whole rows"));
+    slice_mut(basis).par_chunks_mut(ROWS * ld).for_each(|rows| {
+        let mut view = rows_view(rows, ld);
         let product = view.slice(s![.., ..size]).dot(r);
         view.slice_mut(s![.., ..keep]).assign(&product);
     });
@@ -414,17 +414,7 @@ pub(crate) fn block_thick_restart(
             }
         }
         let size = j;
-        let hs = h.slice(s![..size, ..size]);
-        let mat = faer::Mat::<f64>::from_fn(size, size, |i, c| hs[[i, c]]);
-        let (pu, sv, qv) =
-            sequential(|| dense_svd(mat.as_ref(), false))?.map_err(|e| SpectralError::Backend {
-                reason: format!(
-                    "SVD of the {size} x {size} projected matrix did not converge: {e:?}"
-                ),
-            })?;
-        let mut idx: Vec<usize> = (0..size).collect();
-        idx.sort_by(|&x, &y| sv[y].total_cmp(&sv[x]));
-        let sigma: Vec<f64> = idx.iter().map(|&i| sv[i]).collect();
+        let (pu, sigma, qv, idx) = ranked_svd(h.slice(s![..size, ..size]))?;
         // |T x_last| for each Ritz vector x of H.
         let last = |i: usize| Array1::from_shape_fn(b, |r| pu[(size - b + r, i)]);
         let residual: Vec<f64> = idx

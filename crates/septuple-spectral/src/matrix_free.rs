@@ -946,19 +946,8 @@ fn thick_restart(
         if size < m && !exhausted {
             beta_m = b[[size - 1, size]];
         }
-        let bs = b.slice(s![..size, ..size]);
-        let mat = faer::Mat::<f64>::from_fn(size, size, |i, j| bs[[i, j]]);
-        // One thread, as for the bidiagonal: the same bits whatever the pool.
-        let (pu, sv, qv) =
-            sequential(|| dense_svd(mat.as_ref(), false))?.map_err(|e| SpectralError::Backend {
-                reason: format!(
-                    "SVD of the {size} x {size} projected matrix did not converge: {e:?}"
-                ),
-            })?;
-        let mut idx: Vec<usize> = (0..size).collect();
-        idx.sort_by(|&x, &y| sv[y].total_cmp(&sv[x]));
+        let (pu, sigma, qv, idx) = ranked_svd(b.slice(s![..size, ..size]))?;
         let coupling = if exhausted { 0.0 } else { beta_m };
-        let sigma: Vec<f64> = idx.iter().map(|&i| sv[i]).collect();
         let residual: Vec<f64> = idx
             .iter()
             .map(|&i| coupling * pu[(size - 1, i)].abs())
@@ -992,6 +981,26 @@ fn thick_restart(
         rho = (0..keep).map(|c| beta_m * pu[(size - 1, idx[c])]).collect();
         kept = keep;
     }
+}
+
+/// The SVD A = P diag(s) Q^T of a thick restart's projected matrix (size x size) with the
+/// order of its singular values, largest first: (P, s ranked, Q, idx) with s ranked[c] =
+/// s[idx[c]], the triplet of rank c in column idx[c] of P and Q. On a one-thread pool, as for
+/// the bidiagonal: the same bits whatever the calling pool.
+#[allow(clippy::type_complexity)]
+pub(crate) fn ranked_svd(
+    a: ArrayView2<'_, f64>,
+) -> Result<(faer::Mat<f64>, Vec<f64>, faer::Mat<f64>, Vec<usize>), SpectralError> {
+    let size = a.nrows();
+    let mat = faer::Mat::<f64>::from_fn(size, a.ncols(), |i, j| a[[i, j]]);
+    let (pu, sv, qv) =
+        sequential(|| dense_svd(mat.as_ref(), false))?.map_err(|e| SpectralError::Backend {
+            reason: format!("SVD of the {size} x {size} projected matrix did not converge: {e:?}"),
+        })?;
+    let mut idx: Vec<usize> = (0..sv.len()).collect();
+    idx.sort_by(|&x, &y| sv[y].total_cmp(&sv[x]));
+    let sigma = idx.iter().map(|&i| sv[i]).collect();
+    Ok((pu, sigma, qv, idx))
 }
 
 /// X[:, ..keep] <- X[:, ..size] R for a column-major X (N x m) and R (size x keep), in place:
