@@ -23,7 +23,7 @@ use septuple::core::{Builtin, Network, SparseSeptuple};
 use septuple::io::write_npy;
 use septuple::spectral::{
     extreme_singular_values, stochastic_lanczos_quadrature, structural_dynamical_count,
-    MatrixFreeOptions, Reorthogonalisation, DYNAMICAL_TOLERANCE,
+    MatrixFreeOptions, Monitor, Reorthogonalisation, DYNAMICAL_TOLERANCE,
 };
 use septuple::thermo::{Estimate, SpectralMeasure, ThermoEstimate, ThermoPoint};
 
@@ -145,7 +145,12 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             &net,
             fp.view(),
             &options,
-            &[&log_det, &laplacian, &mu2, &mu3],
+            &[
+                Monitor::value(&log_det),
+                Monitor::value(&laplacian),
+                Monitor::value(&mu2),
+                Monitor::magnitude(&mu3),
+            ],
         )?;
         let seconds = t.elapsed().as_secs_f64();
         let thermo = ThermoEstimate::new(&slq.quadrature, &at)?;

@@ -150,8 +150,9 @@ struct AnalyzeArgs {
     /// matrix-free: the most probe vectors of the trace estimates [default: 64].
     #[arg(long, value_name = "P", value_parser = at_least_two)]
     probes: Option<usize>,
-    /// matrix-free: stop adding probes once each monitored trace has a standard error at most
-    /// this fraction of its value (0: use every probe) [default: 0.01].
+    /// matrix-free: stop adding probes once each monitored trace (mu_2, mu_3, and with --beta
+    /// the log det and the Laplacian) has a standard error at most this fraction of its value
+    /// (of tr |log G|^3 for mu_3, which can vanish) (0: use every probe) [default: 0.01].
     #[arg(long, value_name = "E", value_parser = non_negative_number, allow_negative_numbers = true)]
     tol: Option<f64>,
     /// matrix-free: Lanczos steps per probe (quadrature nodes) [default: 60]; with
@@ -159,7 +160,8 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "K", value_parser = positive_whole_number)]
     lanczos_steps: Option<usize>,
     /// matrix-free: choose the Lanczos steps: double them until halving them moves every
-    /// monitored trace by at most this fraction of its value (0: fixed steps) [default: 0].
+    /// monitored trace by at most this fraction of its value (of tr |log G|^3 for mu_3) (0:
+    /// fixed steps) [default: 0].
     #[arg(long, value_name = "E", value_parser = non_negative_number, allow_negative_numbers = true)]
     quadrature_tol: Option<f64>,
     /// matrix-free: the most Lanczos steps --quadrature-tol may reach [default: 1920].

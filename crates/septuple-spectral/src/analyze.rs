@@ -10,7 +10,7 @@ use crate::backend::SpectrumBackend;
 use crate::error::SpectralError;
 use crate::estimate::{EstimatedSummary, MatrixFreeInfo, ThermoChange};
 use crate::matrix_free::{
-    extreme_singular_values, stochastic_lanczos_quadrature, MatrixFreeOptions,
+    extreme_singular_values, stochastic_lanczos_quadrature, MatrixFreeOptions, Monitor,
 };
 use crate::operator::{
     choose_method, eigen_components, g_operator_sample_averaged, spectrum, Method, MethodChoice,
@@ -233,8 +233,9 @@ pub fn analyze_states<N: Network + ?Sized>(
     })
 }
 
-/// The matrix-free analysis: SLQ for the traces (mu_2 monitored by the stopping rule, and
-/// with thermodynamics log det(I(1 - beta m) + beta G) and the Laplacian of Eq. 8.10), the
+/// The matrix-free analysis: SLQ for the traces (mu_2 and mu_3 of Eqs. 9.5-9.6 monitored by the
+/// adaptive rules, mu_3 relative to tr |log G|^3 (`Reference::Magnitude`), and with
+/// thermodynamics log det(I(1 - beta m) + beta G) and the Laplacian of Eq. 8.10), the
 /// extreme eigenvalues for C_n (Eq. 10.5), [`ThermoEstimate`] for F, U, S.
 fn matrix_free<N: Network + ?Sized>(
     net: &N,
@@ -247,6 +248,7 @@ fn matrix_free<N: Network + ?Sized>(
     mf.check()?;
     let fp = net.derivatives_at(mean.view())?;
     let mu2 = |l: f64| l.ln().powi(2);
+    let mu3 = |l: f64| l.ln().powi(3);
     let thermo_fs = options.thermo.map(|t| {
         let (beta, m) = (t.at.beta, t.at.mass);
         let c = 1.0 - beta * m;
@@ -258,10 +260,10 @@ fn matrix_free<N: Network + ?Sized>(
             },
         )
     });
-    let mut monitor: Vec<&(dyn Fn(f64) -> f64 + Sync)> = vec![&mu2];
+    let mut monitor = vec![Monitor::value(&mu2), Monitor::magnitude(&mu3)];
     if let Some((log_det, lap)) = &thermo_fs {
-        monitor.push(log_det);
-        monitor.push(lap);
+        monitor.push(Monitor::value(log_det));
+        monitor.push(Monitor::value(lap));
     }
     let slq = stochastic_lanczos_quadrature(net, fp.view(), mf, &monitor)?;
     let extremes = extreme_singular_values(net, fp.view(), mf)?;

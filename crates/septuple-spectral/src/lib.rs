@@ -36,7 +36,7 @@ pub use estimate::{
 };
 pub use matrix_free::{
     extreme_singular_values, krylov_bound, stochastic_lanczos_quadrature, unit_subspace,
-    ExtremeSpectrum, MatrixFreeOptions, Reorthogonalisation, RitzValue, Slq,
+    ExtremeSpectrum, MatrixFreeOptions, Monitor, Reference, Reorthogonalisation, RitzValue, Slq,
 };
 pub use method_name::ParseMethodError;
 pub use operator::{

@@ -57,7 +57,7 @@ pub struct MatrixFreeOptions {
     /// min(2r + 1, N), where the quadrature is exact.
     pub max_steps: usize,
     /// Stop adding probes once every monitored trace has standard error <= this times its
-    /// absolute value (0: always run `max_probes`).
+    /// reference magnitude ([`Monitor`]; 0: always run `max_probes`).
     pub rel_tol: f64,
     /// The seed of the probes and of the start vector of the extreme singular values.
     pub seed: u64,
@@ -93,8 +93,9 @@ pub struct MatrixFreeOptions {
     pub smallest: bool,
     /// With a value > 0, stochastic Lanczos quadrature chooses its steps: starting from
     /// `max_steps`, it doubles them (up to `steps_limit` and the Krylov bound) until, on the
-    /// first batch of probes, every monitored trace changes by at most this times its absolute
-    /// value between the Gauss rules of the first half of the steps and of all of them
+    /// first batch of probes, every monitored trace changes by at most this times its reference
+    /// magnitude ([`Monitor`]) between the Gauss rules of the first half of the steps and of all
+    /// of them
     /// ([`Slq::quadrature_change`]). 0 (the default): `max_steps` steps, whatever the change.
     pub quadrature_tol: f64,
     /// The most steps the adaptive choice may reach (>= `max_steps` when `quadrature_tol` > 0).
@@ -1201,12 +1202,77 @@ pub fn unit_subspace<N: Network + ?Sized>(
     }))
 }
 
+/// What a monitored trace's tolerance is relative to ([`Monitor`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference {
+    /// |tr f(G)|: for traces of one sign (log det(I + beta G), mu_2), where it is the
+    /// relative error of the trace itself.
+    Value,
+    /// tr |f(G)|, the sum of the magnitudes of the terms: for traces whose terms cancel, such
+    /// as mu_3 = tr (log G)^3 (Eq. 9.6), which vanishes when the log lambda are symmetric about
+    /// 0 (exactly so for one layer of weights, where (f'w)^2 = 0; docs/theory.md). There no
+    /// tolerance relative to |tr f| can be met; tr |f| is the scale of the terms whose sum is
+    /// estimated, and equals |tr f| when they have one sign.
+    Magnitude,
+}
+
+/// A trace tr f(G) that the adaptive rules of [`stochastic_lanczos_quadrature`] watch: the
+/// stopping rule on the probes (`rel_tol`) and the choice of steps (`quadrature_tol`) hold its
+/// standard error, and its change between the coarse and fine Gauss rules, to a fraction of the
+/// [`Reference`] magnitude.
+#[derive(Clone, Copy)]
+pub struct Monitor<'a> {
+    /// The function f of the trace tr f(G).
+    pub f: &'a (dyn Fn(f64) -> f64 + Sync),
+    /// What its tolerances are relative to.
+    pub reference: Reference,
+}
+
+impl<'a> Monitor<'a> {
+    /// tr f(G) with tolerances relative to |tr f(G)|.
+    pub fn value(f: &'a (dyn Fn(f64) -> f64 + Sync)) -> Self {
+        Monitor {
+            f,
+            reference: Reference::Value,
+        }
+    }
+
+    /// tr f(G) with tolerances relative to tr |f(G)|.
+    pub fn magnitude(f: &'a (dyn Fn(f64) -> f64 + Sync)) -> Self {
+        Monitor {
+            f,
+            reference: Reference::Magnitude,
+        }
+    }
+
+    /// The estimate of tr f(G) under `q` and its reference magnitude.
+    fn trace_and_reference(&self, q: &Quadrature) -> (septuple_thermo::Estimate, f64) {
+        let e = septuple_thermo::SpectralMeasure::trace(q, self.f);
+        let r = match self.reference {
+            Reference::Value => e.value.abs(),
+            Reference::Magnitude => {
+                septuple_thermo::SpectralMeasure::trace(q, &|l: f64| (self.f)(l).abs()).value
+            }
+        };
+        (e, r)
+    }
+}
+
+impl std::fmt::Debug for Monitor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("reference", &self.reference)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Stochastic Lanczos quadrature for traces tr f(G) of G (Eq. 5.6) at f' = `fp` (Eq. 5.4):
 /// seeded Rademacher probes z_p (probe p from stream p of the seed), Golub-Kahan on M from
 /// each, the Gauss rule of z^T f(G) z from the bidiagonal (nodes sigma_j^2, weights the squared
 /// first components of B's right singular vectors). Probes run in batches of
 /// `options.batch`; after each batch, once `min_probes` have run, it stops if every trace of
-/// `monitor` has standard error <= `rel_tol` * |value|, or at `max_probes`.
+/// `monitor` has standard error <= `rel_tol` times its reference magnitude ([`Monitor`]), or at
+/// `max_probes`.
 ///
 /// Each probe also keeps the Gauss rule of its first ceil(m/2) steps ([`Slq::coarse`]), from
 /// which [`Slq::quadrature_change`] estimates the quadrature bias the standard errors leave
@@ -1227,7 +1293,7 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
     net: &N,
     fp: ArrayView1<'_, f64>,
     options: &MatrixFreeOptions,
-    monitor: &[&(dyn Fn(f64) -> f64 + Sync)],
+    monitor: &[Monitor<'_>],
 ) -> Result<Slq, SpectralError> {
     options.check()?;
     let n = net.n_neurons();
@@ -1331,9 +1397,9 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
             if rules.len() >= options.min_probes && rules.len() >= 2 && options.rel_tol > 0.0 {
                 let fine: Vec<QuadratureRule> = rules.iter().map(|r| r.0.clone()).collect();
                 let q = Quadrature::new(n, n as f64, fine)?;
-                let done = monitor.iter().all(|f| {
-                    let e = septuple_thermo::SpectralMeasure::trace(&q, *f);
-                    e.stderr <= options.rel_tol * e.value.abs()
+                let done = monitor.iter().all(|m| {
+                    let (e, reference) = m.trace_and_reference(&q);
+                    e.stderr <= options.rel_tol * reference
                 });
                 if done {
                     return finished(rules, max_steps_taken);
@@ -1346,15 +1412,15 @@ pub fn stochastic_lanczos_quadrature<N: Network + ?Sized>(
 
 /// The steps of every probe: `max_steps` (capped at the Krylov bound) with fixed steps; with
 /// `quadrature_tol` > 0, doubled from there until the first batch of probes changes every
-/// monitored trace by at most `quadrature_tol` times its value between its coarse and full
-/// rules, or `steps_limit` (or the bound) is reached. Returns the steps, the doublings, and the
+/// monitored trace by at most `quadrature_tol` times its reference magnitude between its coarse
+/// and full rules, or `steps_limit` (or the bound) is reached. Returns the steps, the doublings, and the
 /// first batch's rules at the chosen steps when they were computed to choose them (reused as
 /// the first probes, which they are).
 fn choose_steps(
     n: usize,
     options: &MatrixFreeOptions,
     bound: usize,
-    monitor: &[&(dyn Fn(f64) -> f64 + Sync)],
+    monitor: &[Monitor<'_>],
     run_probes: &(dyn Fn(usize, usize, usize) -> Result<ProbeRules, SpectralError> + Sync),
 ) -> Result<(usize, usize, ProbeRules), SpectralError> {
     let mut steps = options.max_steps.min(bound);
@@ -1371,10 +1437,10 @@ fn choose_steps(
         }
         let fine = Quadrature::new(n, n as f64, pilot.iter().map(|r| r.0.clone()).collect())?;
         let coarse = Quadrature::new(n, n as f64, pilot.iter().map(|r| r.1.clone()).collect())?;
-        let settled = monitor.iter().all(|f| {
-            let a = septuple_thermo::SpectralMeasure::trace(&fine, *f).value;
-            let b = septuple_thermo::SpectralMeasure::trace(&coarse, *f).value;
-            (a - b).abs() <= options.quadrature_tol * a.abs()
+        let settled = monitor.iter().all(|m| {
+            let (a, reference) = m.trace_and_reference(&fine);
+            let b = septuple_thermo::SpectralMeasure::trace(&coarse, m.f).value;
+            (a.value - b).abs() <= options.quadrature_tol * reference
         });
         if settled {
             return Ok((steps, doublings, pilot));

@@ -6,7 +6,8 @@ use septuple_core::DenseBudget;
 use septuple_core::{Builtin, Init, Layered, Network};
 use septuple_spectral::{
     analyze, extreme_singular_values, krylov_bound, spectrum, stochastic_lanczos_quadrature,
-    AnalysisOptions, Faer, MatrixFreeOptions, Method, SpectralError, SpectrumOptions, TopCount,
+    AnalysisOptions, Faer, MatrixFreeOptions, Method, Monitor, SpectralError, SpectrumOptions,
+    TopCount,
 };
 use septuple_thermo::{SpectralMeasure, ThermoEstimate, ThermoPoint};
 
@@ -209,7 +210,9 @@ fn deterministic_across_thread_counts() {
             .unwrap();
         pool.install(|| {
             let mu2 = |l: f64| l.ln().powi(2);
-            let slq = stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[&mu2]).unwrap();
+            let slq =
+                stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[Monitor::value(&mu2)])
+                    .unwrap();
             let ext = extreme_singular_values(&net, fp.view(), &opts).unwrap();
             (slq, ext)
         })
@@ -576,7 +579,13 @@ fn adaptive_steps_stop_when_the_quadrature_settles() {
         quadrature_tol: 0.01,
         ..Default::default()
     };
-    let slq = stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[&mu2, &mu3]).unwrap();
+    let slq = stochastic_lanczos_quadrature(
+        &net,
+        fp.view(),
+        &opts,
+        &[Monitor::value(&mu2), Monitor::value(&mu3)],
+    )
+    .unwrap();
     assert!(slq.doublings >= 2, "{} doublings", slq.doublings);
     assert_eq!(slq.steps, (8 << slq.doublings).min(krylov_bound(410, 100)));
     for (k, f) in [(2, &mu2 as &dyn Fn(f64) -> f64), (3, &mu3)] {
@@ -743,4 +752,49 @@ fn the_unit_subspace_is_deterministic_across_thread_counts() {
     let (a, b) = (run(1), run(2));
     assert_eq!(a.ncols(), 1200 - 600);
     assert_eq!(a, b);
+}
+
+/// mu_3 (Eq. 9.6) vanishes for one layer of weights ((f'w)^2 = 0: the log lambda come in pairs
+/// +-l), so a stopping rule relative to |mu_3| never stops: it runs every probe it may. Relative
+/// to tr |log G|^3 ([`Monitor::magnitude`]) it stops, with the exact 0 within its error bars.
+#[test]
+fn a_vanishing_mu3_is_monitored_relative_to_its_magnitude() {
+    let net = Layered::random(&[120, 60], Builtin::Tanh, Init::Normal { std: 0.3 }, 7).unwrap();
+    let mean = mean_state(&net, 3);
+    let fp = net.derivatives_at(mean.view()).unwrap();
+    let exact_mu3: f64 = exact(&net, &mean).iter().map(|l| l.ln().powi(3)).sum();
+    let scale: f64 = exact(&net, &mean)
+        .iter()
+        .map(|l| l.ln().abs().powi(3))
+        .sum();
+    // Zero up to rounding: the pairs cancel.
+    assert!(exact_mu3.abs() <= 1e-9 * scale, "{exact_mu3} of {scale}");
+    let opts = MatrixFreeOptions {
+        max_probes: 48,
+        min_probes: 4,
+        batch: 4,
+        max_steps: 20,
+        // One probe's mu_3 has a spread of ~16% of tr |log G|^3 on this small net (measured),
+        // so 5% is reached after about 12 probes; |mu_3| itself stays near its standard error.
+        rel_tol: 0.05,
+        ..Default::default()
+    };
+    let mu3 = |l: f64| l.ln().powi(3);
+    let by_value =
+        stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[Monitor::value(&mu3)]).unwrap();
+    assert_eq!(by_value.probes, 48);
+    let by_magnitude =
+        stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[Monitor::magnitude(&mu3)]).unwrap();
+    assert!(by_magnitude.probes < 48, "{} probes", by_magnitude.probes);
+    let e = by_magnitude.quadrature.trace(&mu3);
+    let reference = by_magnitude
+        .quadrature
+        .trace(&|l: f64| l.ln().abs().powi(3))
+        .value;
+    assert!(e.stderr <= 0.05 * reference, "{e:?} against {reference}");
+    let change = by_magnitude.quadrature_change(&mu3).value;
+    assert!(
+        (e.value - exact_mu3).abs() <= 3.0 * e.stderr + change.abs(),
+        "{e:?}, change {change}"
+    );
 }
