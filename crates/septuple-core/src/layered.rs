@@ -656,30 +656,44 @@ fn dense_times_block(w: &Array2<f64>, v: ArrayView2<'_, f64>) -> Array2<f64> {
     out
 }
 
+/// Rows of W per task of the one-vector W^T v: each task's partial sum (n entries) stays in
+/// the first- or second-level cache while its rows stream past.
+const DENSE_T_ROWS: usize = 256;
+
 /// W^T V for one layer's weights W (m x n) and a block V (m x k). For one vector and W in
-/// standard layout: over fixed chunks of the result's entries (columns of W) in parallel,
-/// each summed over the rows of W in ascending order, so W is read once, in row segments,
-/// and the bits do not depend on the thread count. Blocks: ndarray's product (see
-/// [`dense_times_block`]).
+/// standard layout: over fixed chunks of [`DENSE_T_ROWS`] rows of W in parallel, each chunk's
+/// partial sum sum_i v_i W[i, .] over its rows in ascending order, then the partial sums added
+/// in chunk order; so W is read once, as contiguous rows, and the bits do not depend on the
+/// thread count. (Chunks of the result's entries instead read W in short row segments a row
+/// length apart: with them the 20 largest singular values of the matrix-free bench took twice
+/// as long; docs/performance.md.) Blocks: ndarray's product (see [`dense_times_block`]).
 fn dense_t_times_block(w: &Array2<f64>, v: ArrayView2<'_, f64>) -> Array2<f64> {
     let n = w.ncols();
-    let (Some(ws), Some(x)) = (w.as_slice(), single_column(v)) else {
+    let (Some(ws), Some(x), true) = (w.as_slice(), single_column(v), n > 0) else {
         return w.t().dot(&v);
     };
-    let mut out = Array2::<f64>::zeros((n, 1));
-    out.as_slice_mut()
-        .unwrap_or_else(|| unreachable!("a new array is in standard layout"))
-        .par_chunks_mut(DENSE_ROWS)
-        .enumerate()
-        .for_each(|(t, chunk)| {
-            let lo = t * DENSE_ROWS;
-            for (i, &xi) in x.iter().enumerate() {
-                let wi = &ws[i * n + lo..i * n + lo + chunk.len()];
-                for (o, &wij) in chunk.iter_mut().zip(wi) {
-                    *o += wij * xi;
+    let partials: Vec<Vec<f64>> = ws
+        .par_chunks(DENSE_T_ROWS * n)
+        .zip(x.par_chunks(DENSE_T_ROWS))
+        .map(|(rows, xs)| {
+            let mut acc = vec![0.0f64; n];
+            for (row, &xi) in rows.chunks_exact(n).zip(xs) {
+                for (a, &wij) in acc.iter_mut().zip(row) {
+                    *a += wij * xi;
                 }
             }
-        });
+            acc
+        })
+        .collect();
+    let mut out = Array2::<f64>::zeros((n, 1));
+    let o = out
+        .as_slice_mut()
+        .unwrap_or_else(|| unreachable!("a new array is in standard layout"));
+    for part in &partials {
+        for (oi, &pi) in o.iter_mut().zip(part) {
+            *oi += pi;
+        }
+    }
     out
 }
 
