@@ -44,7 +44,9 @@ def load():
     return ws, fp
 
 
-def operator(ws, fp):
+def operator(ws, fp, count=None):
+    """M = I - f'w as a LinearOperator; `count` (a dict), if given, counts the vectors that
+    M and M^T are applied to."""
     sizes = [ws[0].shape[1]] + [w.shape[0] for w in ws]
     offs = np.cumsum([0] + sizes)
     n = int(offs[-1])
@@ -63,10 +65,14 @@ def operator(ws, fp):
 
     def mv(v):
         v = v.reshape(n, -1)
+        if count is not None:
+            count["M"] = count.get("M", 0) + v.shape[1]
         return v - fp[:, None] * wv(v)
 
     def rmv(v):
         v = v.reshape(n, -1)
+        if count is not None:
+            count["MT"] = count.get("MT", 0) + v.shape[1]
         return v - wtv(fp[:, None] * v)
 
     return LinearOperator((n, n), matvec=mv, rmatvec=rmv, matmat=mv, rmatmat=rmv, dtype=np.float64)
@@ -129,10 +135,13 @@ def main():
     for solver in ["arpack", "propack"]:
         times = []
         s = None
+        count = {}
+        counted = operator(ws, fp, count)
         for _ in range(args.repeat):
+            count.clear()
             t = time.perf_counter()
             try:
-                s = svds(op, k=20, which="LM", tol=args.tol, solver=solver, return_singular_vectors=False,
+                s = svds(counted, k=20, which="LM", tol=args.tol, solver=solver, return_singular_vectors=False,
                          random_state=0)
             except Exception as e:  # PROPACK may be missing from a build
                 print(f"{solver}: {e}")
@@ -141,7 +150,8 @@ def main():
         if times:
             s = np.sort(s)[::-1]
             print(f"{solver}: median {statistics.median(times):.2f} s over {len(times)} runs "
-                  f"(all: {', '.join(f'{x:.2f}' for x in times)}); sigma_max {s[0]:.6f}, sigma_20 {s[19]:.6f}")
+                  f"(all: {', '.join(f'{x:.2f}' for x in times)}); sigma_max {s[0]:.6f}, sigma_20 {s[19]:.6f}; "
+                  f"products per run: {count.get('M', 0)} M v, {count.get('MT', 0)} M^T v")
 
 
 if __name__ == "__main__":
