@@ -6,21 +6,26 @@
 //! `cargo run --release --example large_network [-- OPTIONS]`
 //!   --neurons N  --inputs K  --outputs K  --connections C  --samples S  --seed S
 //!   --probes P   the most probes (64), stopping at 1% relative standard error
+//!   --tol E      that relative standard error (0.01; 0: run all P probes)
 //!   --reorthogonalisation full|none|auto   of the quadrature's vectors (auto)
 //!   --extreme-basis B   basis vectors of the thick restart for the 20 largest (default 60)
 //!   --extreme-block B   vectors per Golub-Kahan block for the 20 largest (default 1)
 //!   --phase all|quadrature|extremes   which of the two estimates to run (all)
+//!   --steps K    Golub-Kahan steps per probe of the quadrature (60)
+//!   --onnx FILE --onnx-inputs FILE   analyse an ONNX model (as a sparse septuple) at the mean
+//!                state of the samples of an .npy/.npz file instead of the random network
 //!   --smoke      N = 20,000, 200,000 connections (for CI)
 //!   --dump DIR   also write w (CSR: w_indptr.npy, w_indices.npy, w_data.npy) and f' (fp.npy)
 //!                into DIR, for the scipy peer `benches/peers/large_network_scipy.py`
 //! The network is `SparseSeptuple::random_dag` (tanh, zero biases); the mean state is that of
-//! S deterministic inputs in [0, 1]. Memory: run it under `/usr/bin/time -v`.
+//! S deterministic inputs in [0, 1]; or the model of `--onnx` at the mean state of the samples
+//! of `--onnx-inputs`. Memory: run it under `/usr/bin/time -v`.
 
 use std::time::Instant;
 
 use septuple::core::ndarray::{Array1, Array2};
-use septuple::core::{Builtin, Network, SparseSeptuple};
-use septuple::io::write_npy;
+use septuple::core::{Builtin, DenseBudget, Network, SparseSeptuple};
+use septuple::io::{load_inputs, load_onnx, write_npy};
 use septuple::spectral::{
     extreme_singular_values, stochastic_lanczos_quadrature, structural_dynamical_count,
     MatrixFreeOptions, Monitor, Reorthogonalisation, DYNAMICAL_TOLERANCE,
@@ -42,6 +47,9 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
     let mut extreme_basis = MatrixFreeOptions::default().extreme_basis;
     let mut extreme_block = MatrixFreeOptions::default().extreme_block;
     let mut phase = String::from("all");
+    let mut steps = MatrixFreeOptions::default().max_steps;
+    let mut tol = 0.01;
+    let (mut onnx, mut onnx_inputs): (Option<String>, Option<String>) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -57,6 +65,10 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             "--dump" => dump = Some(value()?.into()),
             "--extreme-basis" => extreme_basis = value()?.parse()?,
             "--extreme-block" => extreme_block = value()?.parse()?,
+            "--steps" => steps = value()?.parse()?,
+            "--tol" => tol = value()?.parse()?,
+            "--onnx" => onnx = Some(value()?),
+            "--onnx-inputs" => onnx_inputs = Some(value()?),
             "--phase" => {
                 phase = value()?;
                 if !["all", "quadrature", "extremes"].contains(&phase.as_str()) {
@@ -82,16 +94,28 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let t = Instant::now();
-    let net = SparseSeptuple::random_dag(n, n_in, n_out, connections, Builtin::Tanh, seed)?;
+    let (net, x) = match (&onnx, &onnx_inputs) {
+        (Some(model), Some(inputs)) => {
+            let net = load_onnx(model, DenseBudget::default())?.network;
+            let x = load_inputs(inputs, None)?.matrix().to_owned();
+            samples = x.nrows();
+            (net, x)
+        }
+        (None, None) => (
+            SparseSeptuple::random_dag(n, n_in, n_out, connections, Builtin::Tanh, seed)?,
+            Array2::from_shape_fn((samples, n_in), |(s, i)| {
+                (((s * 31 + i * 17) % 97) as f64 / 97.0).powi(2)
+            }),
+        ),
+        _ => return Err("--onnx and --onnx-inputs go together".into()),
+    };
+    n = Network::n_neurons(&net);
     let depth = net.feedforward()?.depth;
     eprintln!(
         "large_network: N = {n}, {} connections, depth {depth}: built in {:.1} s",
         Network::n_connections(&net),
         t.elapsed().as_secs_f64()
     );
-    let x = Array2::from_shape_fn((samples, n_in), |(s, i)| {
-        (((s * 31 + i * 17) % 97) as f64 / 97.0).powi(2)
-    });
     let t = Instant::now();
     let mean = net.mean_state(x.view())?;
     let fp = net.derivatives_at(mean.view())?;
@@ -126,6 +150,8 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
     // standard error of at most 1% of their value (or `probes` probes).
     let options = MatrixFreeOptions {
         max_probes: probes,
+        max_steps: steps,
+        rel_tol: tol,
         // C_(N-20) needs the smallest eigenvalues through M^-1, depth - 1 products with w
         // per step: left out here; C_20 needs the largest only.
         smallest: false,

@@ -115,6 +115,9 @@ def main():
     ap.add_argument("--dir", default=DIR)
     ap.add_argument("--probes", type=int, default=8)
     ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--reorth", action="store_true",
+                    help="reorthogonalise every vector against its probe's earlier ones (two "
+                         "classical Gram-Schmidt passes), as svds_scipy.py's quadrature")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--k", type=int, default=20)
     ap.add_argument("--tol", type=float, default=1e-10)
@@ -125,9 +128,16 @@ def main():
     n = fp.shape[0]
     if args.phase == "slq":
         t = time.perf_counter()
-        est = slq(w, wt, fp, args.probes, args.steps, args.seed)
+        if args.reorth:
+            from svds_scipy import slq_full  # imports this module: not at the top
+
+            mv, rmv = products(w, wt, fp)
+            est = slq_full(mv, rmv, n, args.probes, args.steps, args.seed)
+        else:
+            est = slq(w, wt, fp, args.probes, args.steps, args.seed)
         dt = time.perf_counter() - t
-        print(f"quadrature: {args.probes} probes x {args.steps} steps, {dt:.1f} s")
+        how = "full reorthogonalisation" if args.reorth else "no reorthogonalisation"
+        print(f"quadrature: {args.probes} probes x {args.steps} steps, {how}, {dt:.1f} s")
         beta = 1.0
         log_det = est["log det(I + G)"]
         # log Z of Eq. (5.14) at beta = 1, m = 0: (N/2) log(2 pi / beta) - (1/2) log det(I + G).
