@@ -365,7 +365,31 @@ fn identity_minus_csr_into(
         (Scale::Columns(_), Some(_)) => (None, None),
         (Scale::Columns(f), None) => (Some(f), None),
     };
+    // One vector (never scaled in the loop: M^T v is prescaled): each row's sum in a scalar,
+    // the same terms in the same order as the block loop below (so the same bits), without a
+    // slice and a loop of length 1 per connection, whose overhead made M v take 40% longer at
+    // N = 10^6 (docs/logs/csr_one_vector.log).
+    let kernel_one = |os: &mut [f64]| {
+        os.par_chunks_mut(VALUES_PER_TASK)
+            .enumerate()
+            .for_each(|(t, chunk)| {
+                let first = t * VALUES_PER_TASK;
+                for (r, o) in chunk.iter_mut().enumerate() {
+                    let i = first + r;
+                    let (lo, hi) = (indptr[i], indptr[i + 1]);
+                    let mut acc = 0.0f64;
+                    for (&j, &c) in indices[lo..hi].iter().zip(&data[lo..hi]) {
+                        acc += c * gathered[j];
+                    }
+                    let fi = per_row.map_or(1.0, |f| f[i]);
+                    *o = vs[i] - fi * acc;
+                }
+            });
+    };
     let kernel = |os: &mut [f64]| {
+        if k == 1 && in_loop.is_none() {
+            return kernel_one(os);
+        }
         let rows_per_task = (VALUES_PER_TASK / k).max(1);
         os.par_chunks_mut(rows_per_task * k)
             .enumerate()
@@ -1199,6 +1223,39 @@ mod tests {
         for (n, n_in, n_out, c) in [(10, 0, 2, 5), (10, 3, 0, 5), (10, 6, 5, 5), (10, 2, 2, 24)] {
             let e = SparseSeptuple::random_dag(n, n_in, n_out, c, Builtin::Tanh, 1).unwrap_err();
             assert!(matches!(e, CoreError::Parameter { .. }), "{e}");
+        }
+    }
+
+    /// M v and M^T v of one vector (the scalar kernel) are the bits of the block loop (column
+    /// 0 of a block of two equal columns), on 1 and 2 threads, over three chunks of rows.
+    #[test]
+    fn one_vector_products_are_the_block_products_bit_for_bit() {
+        let n = 2 * VALUES_PER_TASK + 100;
+        let s = SparseSeptuple::random_dag(n, 100, 10, 4 * n, Builtin::Tanh, 5).unwrap();
+        let fp = Array1::from_shape_fn(n, |i| 0.5 + ((i * 7) % 13) as f64 / 26.0);
+        let v = Array2::from_shape_fn((n, 1), |(i, _)| ((i * 7 + 3) % 11) as f64 - 5.0);
+        let v2 = Array2::from_shape_fn((n, 2), |(i, _)| v[[i, 0]]);
+        for transpose in [false, true] {
+            let run = |threads: usize, v: ArrayView2<'_, f64>| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| {
+                        if transpose {
+                            Network::apply_mt(&s, fp.view(), v).unwrap()
+                        } else {
+                            Network::apply_m(&s, fp.view(), v).unwrap()
+                        }
+                    })
+            };
+            let one = run(1, v.view());
+            assert_eq!(one, run(2, v.view()), "transpose {transpose}");
+            assert_eq!(
+                one.column(0),
+                run(1, v2.view()).column(0),
+                "transpose {transpose}"
+            );
         }
     }
 
