@@ -811,27 +811,52 @@ fn reorthogonalise_block(x: &mut Array2<f64>, basis: ArrayView2<'_, f64>) {
 /// the second-level cache between the update and the projection.
 const GS_ROWS: usize = 1024;
 
+/// Basis vectors that [`gram_schmidt_sweep`] takes at a time: each element of x is loaded and
+/// stored once per group rather than once per vector (the 20 largest at N = 10^6 in
+/// docs/performance.md, before and after).
+const GS_GROUP: usize = 4;
+
 /// One sweep of [`reorthogonalise_block`] over fixed chunks of rows: x -= sum_k h_k q_k (when
 /// `h` is given, k ascending for every element), then (Q^T x, |x|^2) of the result, each a sum
-/// over chunks in chunk order of the chunks' own sums ([`dot_fixed_order`]).
+/// over chunks in chunk order of the chunks' own sums ([`dot_fixed_order`], or
+/// [`dots_fixed_order`] for [`GS_GROUP`] vectors at a time, the same bits).
 fn gram_schmidt_sweep(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Vec<f64>, f64) {
     let j = cols.len();
+    let grouped = j / GS_GROUP * GS_GROUP;
     let partial: Vec<Vec<f64>> = xs
         .par_chunks_mut(GS_ROWS)
         .enumerate()
         .map(|(c, xc)| {
             let (lo, len) = (c * GS_ROWS, xc.len());
+            let seg = |k: usize| &cols[k][lo..lo + len];
             if let Some(h) = h {
-                for (q, &hk) in cols.iter().zip(h) {
-                    for (xi, &qi) in xc.iter_mut().zip(&q[lo..lo + len]) {
+                for k in (0..grouped).step_by(GS_GROUP) {
+                    let qs: [&[f64]; GS_GROUP] = std::array::from_fn(|g| seg(k + g));
+                    let hs: [f64; GS_GROUP] = std::array::from_fn(|g| h[k + g]);
+                    for (i, xi) in xc.iter_mut().enumerate() {
+                        // The subtractions in k order, as one vector at a time would do them.
+                        let mut v = *xi;
+                        for g in 0..GS_GROUP {
+                            v -= hs[g] * qs[g][i];
+                        }
+                        *xi = v;
+                    }
+                }
+                for k in grouped..j {
+                    let hk = h[k];
+                    for (xi, &qi) in xc.iter_mut().zip(seg(k)) {
                         *xi -= hk * qi;
                     }
                 }
             }
-            let mut sums: Vec<f64> = cols
-                .iter()
-                .map(|q| dot_fixed_order(&q[lo..lo + len], xc))
-                .collect();
+            let mut sums = Vec::with_capacity(j + 1);
+            for k in (0..grouped).step_by(GS_GROUP) {
+                sums.extend(dots_fixed_order::<GS_GROUP>(
+                    std::array::from_fn(|g| seg(k + g)),
+                    xc,
+                ));
+            }
+            sums.extend((grouped..j).map(|k| dot_fixed_order(seg(k), xc)));
             sums.push(dot_fixed_order(xc, xc));
             sums
         })
@@ -844,6 +869,32 @@ fn gram_schmidt_sweep(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Ve
     }
     let norm2 = total.pop().unwrap_or(0.0);
     (total, norm2)
+}
+
+/// [`dot_fixed_order`] of each of C vectors `qs` (each at least as long as x) with x in one
+/// pass over x: the same four lanes, tail and order of additions for each, so the same bits.
+fn dots_fixed_order<const C: usize>(qs: [&[f64]; C], x: &[f64]) -> [f64; C] {
+    let len = x.len();
+    let whole = len / 4 * 4;
+    let mut acc = [[0.0f64; 4]; C];
+    for i in (0..whole).step_by(4) {
+        let xs = &x[i..i + 4];
+        for (a, q) in acc.iter_mut().zip(&qs) {
+            let q = &q[i..i + 4];
+            for l in 0..4 {
+                a[l] += q[l] * xs[l];
+            }
+        }
+    }
+    std::array::from_fn(|c| {
+        let a = acc[c];
+        let tail: f64 = qs[c][whole..len]
+            .iter()
+            .zip(&x[whole..])
+            .map(|(q, x)| q * x)
+            .sum();
+        ((a[0] + a[1]) + (a[2] + a[3])) + tail
+    })
 }
 
 fn column_norm(x: &Array2<f64>) -> f64 {
@@ -1540,6 +1591,50 @@ mod tests {
             // What is left is x's component outside the span, untouched in direction.
             let before = loss_of_orthogonality(&q, &x0);
             assert!(before > 1e-7, "{what}: the case must start non-orthogonal");
+        }
+    }
+
+    /// The sweep in groups of [`GS_GROUP`] vectors gives the bits of one vector at a time
+    /// (a reference written here: each subtraction in k order, each product by
+    /// dot_fixed_order), for bases with and without a partial group and a last chunk of rows
+    /// that is not a multiple of 4.
+    #[test]
+    fn grouped_sweeps_are_the_one_vector_sweeps_bit_for_bit() {
+        fn reference(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Vec<f64>, f64) {
+            let mut total = vec![0.0; cols.len() + 1];
+            for (c, xc) in xs.chunks_mut(GS_ROWS).enumerate() {
+                let (lo, len) = (c * GS_ROWS, xc.len());
+                if let Some(h) = h {
+                    for (q, &hk) in cols.iter().zip(h) {
+                        for (xi, &qi) in xc.iter_mut().zip(&q[lo..lo + len]) {
+                            *xi -= hk * qi;
+                        }
+                    }
+                }
+                for (t, q) in total.iter_mut().zip(cols) {
+                    *t += dot_fixed_order(&q[lo..lo + len], xc);
+                }
+                total[cols.len()] += dot_fixed_order(xc, xc);
+            }
+            let norm2 = total.pop().unwrap();
+            (total, norm2)
+        }
+        let n = 3 * GS_ROWS + 7;
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for j in [3, 4, 9] {
+            let q: Vec<Vec<f64>> = (0..j)
+                .map(|_| (0..n).map(|_| rng.random_range(-1.0..1.0)).collect())
+                .collect();
+            let cols: Vec<&[f64]> = q.iter().map(|v| v.as_slice()).collect();
+            let x0: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let h: Vec<f64> = (0..j).map(|_| rng.random_range(-1.0..1.0)).collect();
+            for coef in [None, Some(h.as_slice())] {
+                let (mut a, mut b) = (x0.clone(), x0.clone());
+                let got = gram_schmidt_sweep(&cols, &mut a, coef);
+                let want = reference(&cols, &mut b, coef);
+                assert_eq!(got, want, "j = {j}");
+                assert_eq!(a, b, "j = {j}");
+            }
         }
     }
 
