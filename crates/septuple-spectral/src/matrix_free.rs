@@ -842,8 +842,7 @@ fn gram_schmidt_sweep(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Ve
                         *xi = v;
                     }
                 }
-                for k in grouped..j {
-                    let hk = h[k];
+                for (k, &hk) in h.iter().enumerate().take(j).skip(grouped) {
                     for (xi, &qi) in xc.iter_mut().zip(seg(k)) {
                         *xi -= hk * qi;
                     }
