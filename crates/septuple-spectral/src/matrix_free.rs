@@ -773,12 +773,16 @@ pub(crate) struct TopSingular {
 ///
 /// With contiguous columns (the column-major bases of [`thick_restart`]) the work is done in
 /// sweeps over fixed chunks of rows, each reading the basis once ([`gram_schmidt_sweep`]):
-/// the first takes h = Q^T x and |x|; the second subtracts Q h and, in the same reading of Q,
-/// takes the next projection h' = Q^T x and the new |x|. If |x| kept at least 1/sqrt(2) of
-/// its length (ARPACK's DGKS test, constant 0.717), one pass was enough and x is returned;
-/// otherwise (cancellation: x was nearly in the span of Q) a third sweep subtracts Q h'
-/// ("twice is enough"). So a Lanczos step, whose x is nearly orthogonal already, reads its
-/// basis twice rather than the four times of two unconditional passes. Every partial sum is
+/// the first takes h = Q^T x and |x|. The length left after subtracting Q h is
+/// |x|^2 - |h|^2 for orthonormal Q; if that keeps at least 1/2 of |x|^2 (ARPACK's DGKS test,
+/// |x - Q h| >= 0.717 |x|), one pass is enough and the second sweep only subtracts Q h.
+/// Otherwise (cancellation: x was nearly in the span of Q, and the difference of the squares
+/// is no measure of what is left) the second sweep subtracts Q h and, in the same reading of
+/// Q, takes the next projection h' = Q^T x, which a third sweep subtracts ("twice is
+/// enough"). The difference of the squares decides only where it is at least half of |x|^2,
+/// so its rounding (a few eps |x|^2, and |Q^T Q - I| |h|^2) cannot turn the decision. So a
+/// Lanczos step, whose x is nearly orthogonal already, reads its basis twice rather than the
+/// four times of two unconditional passes, and takes Q^T x once. Every partial sum is
 /// taken over a fixed chunk of rows and the chunks added in order, so the bits do not depend
 /// on the thread count. Other layouts: two passes of matrix products.
 fn reorthogonalise_block(x: &mut Array2<f64>, basis: ArrayView2<'_, f64>) {
@@ -798,12 +802,14 @@ fn reorthogonalise_block(x: &mut Array2<f64>, basis: ArrayView2<'_, f64>) {
         }
         return;
     };
-    let (h, norm2) = gram_schmidt_sweep(&cols, xs, None);
-    let (h2, norm2_after) = gram_schmidt_sweep(&cols, xs, Some(&h));
-    if norm2_after >= DGKS * DGKS * norm2 {
+    let (h, norm2) = gram_schmidt_sweep(&cols, xs, None, true);
+    let projected: f64 = h.iter().map(|x| x * x).sum();
+    if norm2 - projected >= DGKS * DGKS * norm2 {
+        gram_schmidt_sweep(&cols, xs, Some(&h), false);
         return;
     }
-    gram_schmidt_sweep(&cols, xs, Some(&h2));
+    let (h2, _) = gram_schmidt_sweep(&cols, xs, Some(&h), true);
+    gram_schmidt_sweep(&cols, xs, Some(&h2), false);
 }
 
 /// Rows per chunk of [`gram_schmidt_sweep`]: 8 KiB of x, which stays in the first-level cache
@@ -817,10 +823,16 @@ const GS_ROWS: usize = 1024;
 const GS_GROUP: usize = 4;
 
 /// One sweep of [`reorthogonalise_block`] over fixed chunks of rows: x -= sum_k h_k q_k (when
-/// `h` is given, k ascending for every element), then (Q^T x, |x|^2) of the result, each a sum
-/// over chunks in chunk order of the chunks' own sums ([`dot_fixed_order`], or
-/// [`dots_fixed_order`] for [`GS_GROUP`] vectors at a time, the same bits).
-fn gram_schmidt_sweep(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Vec<f64>, f64) {
+/// `h` is given, k ascending for every element), then, with `dots`, (Q^T x, |x|^2) of the
+/// result, each a sum over chunks in chunk order of the chunks' own sums ([`dot_fixed_order`],
+/// or [`dots_fixed_order`] for [`GS_GROUP`] vectors at a time, the same bits); without, an
+/// empty projection and 0.
+fn gram_schmidt_sweep(
+    cols: &[&[f64]],
+    xs: &mut [f64],
+    h: Option<&[f64]>,
+    dots: bool,
+) -> (Vec<f64>, f64) {
     let j = cols.len();
     let grouped = j / GS_GROUP * GS_GROUP;
     let partial: Vec<Vec<f64>> = xs
@@ -848,6 +860,9 @@ fn gram_schmidt_sweep(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Ve
                     }
                 }
             }
+            if !dots {
+                return Vec::new();
+            }
             let mut sums = Vec::with_capacity(j + 1);
             for k in (0..grouped).step_by(GS_GROUP) {
                 sums.extend(dots_fixed_order::<GS_GROUP>(
@@ -860,6 +875,9 @@ fn gram_schmidt_sweep(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Ve
             sums
         })
         .collect();
+    if !dots {
+        return (Vec::new(), 0.0);
+    }
     let mut total = vec![0.0f64; j + 1];
     for sums in &partial {
         for (t, s) in total.iter_mut().zip(sums) {
@@ -933,13 +951,16 @@ fn thick_restart(
     let mut rho: Vec<f64> = Vec::new();
     let mut steps = 0usize;
     let mut scale = 0.0f64;
+    // The products are written into these (no new N-vector per step).
+    let mut p = Array2::<f64>::zeros((n, 1));
+    let mut q = Array2::<f64>::zeros((n, 1));
     loop {
         let mut size = m;
         let mut exhausted = false;
         let mut beta_m = 0.0;
         for j in kept..m {
             // alpha_j u_j = A v_j - (beta_(j-1) u_(j-1) | U_kept rho).
-            let mut p = op.apply(v.slice(s![.., j..j + 1]))?;
+            op.apply_into(v.slice(s![.., j..j + 1]), p.view_mut())?;
             steps += 1;
             if j == kept && kept > 0 {
                 let r = Array2::from_shape_vec((kept, 1), rho.clone()).map_err(backend)?;
@@ -960,9 +981,10 @@ fn thick_restart(
             }
             scale = scale.max(a);
             b[[j, j]] = a;
-            u.column_mut(j).assign(&(p.column(0).to_owned() / a));
+            u.column_mut(j)
+                .zip_mut_with(&p.column(0), |uj, &pj| *uj = pj / a);
             // beta_j v_(j+1) = A^T u_j - alpha_j v_j.
-            let mut q = op.apply_t(u.slice(s![.., j..j + 1]))?;
+            op.apply_t_into(u.slice(s![.., j..j + 1]), q.view_mut())?;
             q.column_mut(0).scaled_add(-a, &v.column(j));
             reorthogonalise_block(&mut q, v.slice(s![.., ..j + 1]));
             let bn = column_norm(&q);
@@ -972,7 +994,8 @@ fn thick_restart(
                 break;
             }
             scale = scale.max(bn);
-            v.column_mut(j + 1).assign(&(q.column(0).to_owned() / bn));
+            v.column_mut(j + 1)
+                .zip_mut_with(&q.column(0), |vj, &qj| *vj = qj / bn);
             if j + 1 < m {
                 b[[j, j + 1]] = bn;
             } else {
@@ -1629,7 +1652,7 @@ mod tests {
             let h: Vec<f64> = (0..j).map(|_| rng.random_range(-1.0..1.0)).collect();
             for coef in [None, Some(h.as_slice())] {
                 let (mut a, mut b) = (x0.clone(), x0.clone());
-                let got = gram_schmidt_sweep(&cols, &mut a, coef);
+                let got = gram_schmidt_sweep(&cols, &mut a, coef, true);
                 let want = reference(&cols, &mut b, coef);
                 assert_eq!(got, want, "j = {j}");
                 assert_eq!(a, b, "j = {j}");
