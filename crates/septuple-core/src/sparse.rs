@@ -395,6 +395,22 @@ fn identity_minus_csr_into(
             .enumerate()
             .for_each(|(t, chunk)| {
                 let first = t * rows_per_task;
+                let rows = Rows {
+                    first,
+                    indptr,
+                    indices,
+                    data,
+                    gathered,
+                    in_loop,
+                    per_row,
+                    vs,
+                };
+                match k {
+                    4 => return rows.fixed::<4>(chunk),
+                    8 => return rows.fixed::<8>(chunk),
+                    16 => return rows.fixed::<16>(chunk),
+                    _ => {}
+                }
                 for (r, acc) in chunk.chunks_mut(k).enumerate() {
                     let i = first + r;
                     acc.fill(0.0);
@@ -429,6 +445,63 @@ fn identity_minus_csr_into(
                     .unwrap_or_else(|| unreachable!("a new array is in standard layout")),
             );
             out.assign(&tmp);
+        }
+    }
+}
+
+/// What a chunk of rows of [`identity_minus_csr_into`] reads: the CSR of C, the gathered block
+/// (V or f' V), f' in the loop or on the rows, and V, with the chunk's first row.
+struct Rows<'a> {
+    first: usize,
+    indptr: &'a [usize],
+    indices: &'a [usize],
+    data: &'a [f64],
+    gathered: &'a [f64],
+    in_loop: Option<&'a [f64]>,
+    per_row: Option<&'a [f64]>,
+    vs: &'a [f64],
+}
+
+impl Rows<'_> {
+    /// The block loop of [`identity_minus_csr_into`] for blocks of exactly K columns: the same
+    /// terms in the same order (the same bits), with a row's K sums in an array, which the
+    /// compiler keeps in registers, and each gathered row an array of K rather than a slice
+    /// whose length is known only at run time.
+    #[inline]
+    fn fixed<const K: usize>(&self, chunk: &mut [f64]) {
+        // Every block here has K columns: chunk, the gathered block and V split into whole
+        // rows of K.
+        let (out_rows, _) = chunk.as_chunks_mut::<K>();
+        let (g, _) = self.gathered.as_chunks::<K>();
+        let (v_rows, _) = self.vs.as_chunks::<K>();
+        for (r, out) in out_rows.iter_mut().enumerate() {
+            let i = self.first + r;
+            let (lo, hi) = (self.indptr[i], self.indptr[i + 1]);
+            let terms = self.indices[lo..hi].iter().zip(&self.data[lo..hi]);
+            let mut acc = [0.0f64; K];
+            match self.in_loop {
+                None => {
+                    for (&j, &c) in terms {
+                        let x = &g[j];
+                        for l in 0..K {
+                            acc[l] += c * x[l];
+                        }
+                    }
+                }
+                Some(f) => {
+                    for (&j, &c) in terms {
+                        let (w, x) = (c * f[j], &g[j]);
+                        for l in 0..K {
+                            acc[l] += w * x[l];
+                        }
+                    }
+                }
+            }
+            let fi = self.per_row.map_or(1.0, |f| f[i]);
+            let v = &v_rows[i];
+            for l in 0..K {
+                out[l] = v[l] - fi * acc[l];
+            }
         }
     }
 }
@@ -1226,15 +1299,29 @@ mod tests {
         }
     }
 
-    /// M v and M^T v of one vector (the scalar kernel) are the bits of the block loop (column
-    /// 0 of a block of two equal columns), on 1 and 2 threads, over three chunks of rows.
+    /// M V and M^T V through the kernels for one vector and for blocks of 4, 8 and 16 columns
+    /// are the bits of the general block loop (column 0 of a block of 2, 3, 5 or 9 columns
+    /// with the same first column, scaled by f' the same way), on 1 and 2 threads, over more
+    /// than one chunk of rows.
     #[test]
-    fn one_vector_products_are_the_block_products_bit_for_bit() {
+    fn fixed_width_products_are_the_block_products_bit_for_bit() {
         let n = 2 * VALUES_PER_TASK + 100;
         let s = SparseSeptuple::random_dag(n, 100, 10, 4 * n, Builtin::Tanh, 5).unwrap();
         let fp = Array1::from_shape_fn(n, |i| 0.5 + ((i * 7) % 13) as f64 / 26.0);
-        let v = Array2::from_shape_fn((n, 1), |(i, _)| ((i * 7 + 3) % 11) as f64 - 5.0);
-        let v2 = Array2::from_shape_fn((n, 2), |(i, _)| v[[i, 0]]);
+        for (fixed, general) in [(1, 2), (4, 3), (8, 5), (16, 9)] {
+            let block = |k: usize| {
+                Array2::from_shape_fn((n, k), |(i, c)| ((i * 7 + 3 * c + 3) % 11) as f64 - 5.0)
+            };
+            one_width(&s, fp.view(), block(fixed), block(general));
+        }
+    }
+
+    fn one_width(
+        s: &SparseSeptuple<Builtin>,
+        fp: ArrayView1<'_, f64>,
+        v: Array2<f64>,
+        v2: Array2<f64>,
+    ) {
         for transpose in [false, true] {
             let run = |threads: usize, v: ArrayView2<'_, f64>| {
                 rayon::ThreadPoolBuilder::new()
@@ -1243,9 +1330,9 @@ mod tests {
                     .unwrap()
                     .install(|| {
                         if transpose {
-                            Network::apply_mt(&s, fp.view(), v).unwrap()
+                            Network::apply_mt(s, fp, v).unwrap()
                         } else {
-                            Network::apply_m(&s, fp.view(), v).unwrap()
+                            Network::apply_m(s, fp, v).unwrap()
                         }
                     })
             };
