@@ -365,31 +365,7 @@ fn identity_minus_csr_into(
         (Scale::Columns(_), Some(_)) => (None, None),
         (Scale::Columns(f), None) => (Some(f), None),
     };
-    // One vector (never scaled in the loop: M^T v is prescaled): each row's sum in a scalar,
-    // the same terms in the same order as the block loop below (so the same bits), without a
-    // slice and a loop of length 1 per connection, whose overhead made M v take 40% longer at
-    // N = 10^6 (docs/logs/csr_one_vector.log).
-    let kernel_one = |os: &mut [f64]| {
-        os.par_chunks_mut(VALUES_PER_TASK)
-            .enumerate()
-            .for_each(|(t, chunk)| {
-                let first = t * VALUES_PER_TASK;
-                for (r, o) in chunk.iter_mut().enumerate() {
-                    let i = first + r;
-                    let (lo, hi) = (indptr[i], indptr[i + 1]);
-                    let mut acc = 0.0f64;
-                    for (&j, &c) in indices[lo..hi].iter().zip(&data[lo..hi]) {
-                        acc += c * gathered[j];
-                    }
-                    let fi = per_row.map_or(1.0, |f| f[i]);
-                    *o = vs[i] - fi * acc;
-                }
-            });
-    };
     let kernel = |os: &mut [f64]| {
-        if k == 1 && in_loop.is_none() {
-            return kernel_one(os);
-        }
         let rows_per_task = (VALUES_PER_TASK / k).max(1);
         os.par_chunks_mut(rows_per_task * k)
             .enumerate()
@@ -405,7 +381,12 @@ fn identity_minus_csr_into(
                     per_row,
                     vs,
                 };
+                // One vector and the common block widths through fixed-width arrays: for one
+                // vector the slice and loop of length 1 per connection of the general loop made
+                // M v take 40% longer at N = 10^6 (docs/logs/csr_one_vector.log), and blocks of
+                // 8 twice as long (docs/logs/csr_fixed_width.log).
                 match k {
+                    1 => return rows.fixed::<1>(chunk),
                     4 => return rows.fixed::<4>(chunk),
                     8 => return rows.fixed::<8>(chunk),
                     16 => return rows.fixed::<16>(chunk),
