@@ -1103,6 +1103,8 @@ fn hidden_gradient_fixed<const W: usize, T: Real>(
         let j = q * HIDDEN_ROWS;
         let mut acc = [[T::ZERO; W]; HIDDEN_ROWS];
         for r in 0..nb {
+            // Group q covers rows j..j + HIDDEN_ROWS of g, all within the n_k activations of
+            // layer k - 1 (the groups are exact chunks of g's n_k rows).
             let a: &[T; HIDDEN_ROWS] = rows[r * lay.stride + act + j..][..HIDDEN_ROWS]
                 .try_into()
                 .expect("HIDDEN_ROWS activations");
