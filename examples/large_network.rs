@@ -10,6 +10,7 @@
 //!   --reorthogonalisation full|none|auto   of the quadrature's vectors (auto)
 //!   --extreme-basis B   basis vectors of the thick restart for the 20 largest (default 60)
 //!   --extreme-block B   vectors per Golub-Kahan block for the 20 largest (default 1)
+//!   --sides right|both  reorthogonalise V only (default) or both U and V for the 20 largest
 //!   --phase all|quadrature|extremes   which of the two estimates to run (all)
 //!   --steps K    Golub-Kahan steps per probe of the quadrature (60)
 //!   --onnx FILE --onnx-inputs FILE   analyse an ONNX model (as a sparse septuple) at the mean
@@ -28,7 +29,7 @@ use septuple::core::{Builtin, DenseBudget, Network, SparseSeptuple};
 use septuple::io::{load_inputs, load_onnx, write_npy};
 use septuple::spectral::{
     extreme_singular_values, stochastic_lanczos_quadrature, structural_dynamical_count,
-    MatrixFreeOptions, Monitor, Reorthogonalisation, DYNAMICAL_TOLERANCE,
+    MatrixFreeOptions, Monitor, Reorthogonalisation, Sides, DYNAMICAL_TOLERANCE,
 };
 use septuple::thermo::{Estimate, SpectralMeasure, ThermoEstimate, ThermoPoint};
 
@@ -46,6 +47,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
     let mut dump: Option<std::path::PathBuf> = None;
     let mut extreme_basis = MatrixFreeOptions::default().extreme_basis;
     let mut extreme_block = MatrixFreeOptions::default().extreme_block;
+    let mut extreme_sides = MatrixFreeOptions::default().extreme_sides;
     let mut phase = String::from("all");
     let mut steps = MatrixFreeOptions::default().max_steps;
     let mut tol = 0.01;
@@ -66,6 +68,13 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
             "--extreme-basis" => extreme_basis = value()?.parse()?,
             "--extreme-block" => extreme_block = value()?.parse()?,
             "--steps" => steps = value()?.parse()?,
+            "--sides" => {
+                extreme_sides = match value()?.as_str() {
+                    "right" => Sides::Right,
+                    "both" => Sides::Both,
+                    other => return Err(format!("--sides {other}: expected right or both").into()),
+                }
+            }
             "--tol" => tol = value()?.parse()?,
             "--onnx" => onnx = Some(value()?),
             "--onnx-inputs" => onnx_inputs = Some(value()?),
@@ -158,6 +167,7 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
         reorthogonalisation: reorth,
         extreme_basis,
         extreme_block,
+        extreme_sides,
         ..MatrixFreeOptions::default()
     };
     let at = ThermoPoint::at_beta(1.0);
@@ -210,12 +220,21 @@ fn main_inner() -> Result<(), Box<dyn std::error::Error>> {
         let c20 = -0.5 * top.largest.iter().map(|r| r.lambda.ln()).sum::<f64>()
             + 0.5 * n as f64 * (2.0 * std::f64::consts::PI).ln();
         println!(
-            "20 largest eigenvalues: {} steps in blocks of {}, converged {}, lambda_max {:.6}, lambda_20 {:.6}, C_20 (Eq. 10.5) {c20:.6}, {:.1} s",
+            "20 largest eigenvalues: {} steps in blocks of {}, {}, converged {}, lambda_max {:.6}, lambda_20 {:.6}, C_20 (Eq. 10.5) {c20:.6}, largest bound {:.1e} lambda, {:.1} s",
             top.steps,
             top.block,
+            if top.one_sided {
+                "one-sided (bounds explicit)"
+            } else {
+                "both sides"
+            },
             top.largest_converged,
             top.largest[0].lambda,
             top.largest[top.largest.len() - 1].lambda,
+            top.largest
+                .iter()
+                .map(|r| r.lambda_bound / r.lambda)
+                .fold(0.0, f64::max),
             t.elapsed().as_secs_f64()
         );
     }

@@ -436,6 +436,8 @@ pub(crate) fn block_thick_restart(
                 steps,
                 converged,
                 exhausted: false,
+                one_sided: false,
+                left_lost: false,
             });
         }
         // Restart: V <- [V Y_keep, V_next], U <- U X_keep, H <- diag(sigma_keep), and V_next's

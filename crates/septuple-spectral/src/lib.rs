@@ -36,7 +36,8 @@ pub use estimate::{
 };
 pub use matrix_free::{
     extreme_singular_values, krylov_bound, stochastic_lanczos_quadrature, unit_subspace,
-    ExtremeSpectrum, MatrixFreeOptions, Monitor, Reference, Reorthogonalisation, RitzValue, Slq,
+    ExtremeSpectrum, MatrixFreeOptions, Monitor, Reference, Reorthogonalisation, RitzValue, Sides,
+    Slq,
 };
 pub use method_name::ParseMethodError;
 pub use operator::{

@@ -82,6 +82,9 @@ pub struct MatrixFreeOptions {
     /// single-vector recurrence runs (where an exhausted Krylov space is exact).
     /// [`ExtremeSpectrum::block`] says which ran.
     pub extreme_block: usize,
+    /// Which Golub-Kahan vectors of the single-vector extreme singular values are
+    /// reorthogonalised ([`Sides`]).
+    pub extreme_sides: Sides,
     /// Whether stochastic Lanczos quadrature removes the unit eigenspace S^perp from each probe
     /// (see [`unit_subspace`]) and adds its weight at lambda = 1 exactly: no bias from the
     /// N - k unit eigenvalues (which Gauss nodes never hit exactly) and less variance. Needs
@@ -102,6 +105,29 @@ pub struct MatrixFreeOptions {
     pub steps_limit: usize,
     /// How stochastic Lanczos quadrature keeps each probe's Golub-Kahan vectors orthogonal.
     pub reorthogonalisation: Reorthogonalisation,
+}
+
+/// Which Golub-Kahan vectors of [`extreme_singular_values`] are reorthogonalised against their
+/// basis ([`MatrixFreeOptions::extreme_sides`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sides {
+    /// Both: U and V orthonormal to working precision, and the residual bound of each Ritz
+    /// value is the recurrence's beta_m |p_(m,j)|.
+    Both,
+    /// V only (one-sided reorthogonalisation, Simon and Zha 2000; the default of Baglama and
+    /// Reichel's IRLBA): the left vectors u_j are kept orthogonal by the three-term
+    /// recurrence alone, except the first after each restart, which is reorthogonalised. Half
+    /// the Gram-Schmidt work of [`Sides::Both`]. The Ritz vectors in V stay orthonormal (so no
+    /// spurious copies of a converged value), but U may lose orthogonality where M is
+    /// ill-conditioned, and then beta_m |p_(m,j)| is no longer a bound: so a run that stops
+    /// takes the residuals of its wanted Ritz triplets explicitly (2k products with M and M^T,
+    /// [`ExtremeSpectrum::one_sided`]) and, should one of them miss the tolerance the
+    /// recurrence claimed, runs again with both sides. Where the basis may hold the whole
+    /// Krylov space (2r + 1 <= `extreme_basis`), both sides run: an exhausted space is then
+    /// exact.
+    #[default]
+    Right,
 }
 
 /// How stochastic Lanczos quadrature keeps each probe's Golub-Kahan vectors orthogonal
@@ -145,6 +171,7 @@ impl Default for MatrixFreeOptions {
             extreme_basis: 60,
             extreme_tol: 1e-10,
             extreme_block: 1,
+            extreme_sides: Sides::Right,
             smallest: true,
             deflate: true,
             quadrature_tol: 0.0,
@@ -531,8 +558,10 @@ pub struct RitzValue {
     pub lambda: f64,
     /// sigma, a singular value estimate of M.
     pub sigma: f64,
-    /// The residual |M^T x - sigma y| of the Ritz pair (x, y): some singular value of M lies
-    /// within `sigma_bound` = residual / sqrt 2 of sigma.
+    /// The residual r = sqrt(|M y - sigma x|^2 + |M^T x - sigma y|^2) of the Ritz pair (x, y)
+    /// (the recurrence's |M^T x - sigma y| when both sides are reorthogonalised, where
+    /// M y = sigma x holds by construction; taken explicitly after a one-sided run): some
+    /// singular value of M lies within `sigma_bound` = r / sqrt 2 of sigma.
     pub sigma_bound: f64,
     /// The corresponding bound on lambda: |lambda - lambda_true| <= (2 sigma + b) b with b the
     /// sigma bound.
@@ -562,6 +591,11 @@ pub struct ExtremeSpectrum {
     /// [`MatrixFreeOptions::extreme_block`]).
     #[serde(default = "one")]
     pub block: usize,
+    /// Whether the returned values come from one-sided runs ([`Sides::Right`]); their
+    /// residual bounds are then the explicit |M y - sigma x| and |M^T x - sigma y| of the
+    /// normalised Ritz vectors, not the recurrence's.
+    #[serde(default)]
+    pub one_sided: bool,
 }
 
 fn one() -> usize {
@@ -584,8 +618,10 @@ fn one() -> usize {
 /// largest, it restarts from the best `(basis + k) / 2` Ritz vectors and the residual
 /// vector (the thick restart of Wu and Simon in Baglama and Reichel's bidiagonal form),
 /// until `extreme_max_steps` products in total, the Krylov space is exhausted, or
-/// convergence. Orthogonalisation is blocked: two passes of classical Gram-Schmidt against
-/// the whole basis as matrix products.
+/// convergence. Orthogonalisation is classical Gram-Schmidt against the whole basis, repeated
+/// where the DGKS test asks for it, of the right vectors only by default ([`Sides::Right`]:
+/// the bounds are then explicit residuals, with a two-sided rerun should one miss the
+/// tolerance) or of both ([`Sides::Both`]).
 ///
 /// A residual bound guarantees an eigenvalue near each Ritz value, not that none was skipped:
 /// an eigenvalue whose eigenvector is missing from the start vector, or a second copy of a
@@ -614,9 +650,15 @@ pub fn extreme_singular_values<N: Network + ?Sized>(
     let shape = (requested > 1)
         .then(|| BlockShape::new(k, requested, options.extreme_basis))
         .filter(|sh| 2 * (sh.m + sh.b) <= bound && sh.m + sh.b <= n);
-    let run = |op: &dyn BlockOp| match shape {
-        Some(sh) => block_thick_restart(op, n, k, sh, options),
-        None => thick_restart(op, start.view(), k, bound, options),
+    // One-sided only where a run restarts: a basis that may hold the whole Krylov space
+    // keeps both sides, so that an exhausted space stays exact.
+    let basis = options.extreme_basis.max(2 * k + 10).min(bound).max(1);
+    let one_sided = shape.is_none() && options.extreme_sides == Sides::Right && basis < bound;
+    let run = |op: &dyn BlockOp| -> Result<TopSingular, SpectralError> {
+        match shape {
+            Some(sh) => block_thick_restart(op, n, k, sh, options),
+            None => single_vector_run(op, start.view(), k, bound, options, one_sided),
+        }
     };
     let top = run(&ForwardOp { net, fp })?;
     let bottom = if options.smallest {
@@ -628,6 +670,8 @@ pub fn extreme_singular_values<N: Network + ?Sized>(
             steps: 0,
             converged: true,
             exhausted: true,
+            one_sided: false,
+            left_lost: false,
         }
     };
     let sqrt2 = std::f64::consts::SQRT_2;
@@ -667,7 +711,29 @@ pub fn extreme_singular_values<N: Network + ?Sized>(
         smallest_converged: bottom.converged,
         exhausted: top.exhausted && (bottom.exhausted || !options.smallest),
         block: shape.map_or(1, |sh| sh.b),
+        one_sided: top.one_sided || bottom.one_sided,
     })
+}
+
+/// The single-vector thick restart, one-sided first when `one_sided` ([`Sides::Right`]): if
+/// its explicit residuals miss the tolerance its recurrence met (U lost the orthogonality the
+/// recurrence's bounds assume, or the operator's transpose is not that of its product), a
+/// two-sided run from the same start, whose steps are added to the first's.
+fn single_vector_run(
+    op: &dyn BlockOp,
+    start: ArrayView1<'_, f64>,
+    k: usize,
+    bound: usize,
+    options: &MatrixFreeOptions,
+    one_sided: bool,
+) -> Result<TopSingular, SpectralError> {
+    let first = thick_restart(op, start, k, bound, options, one_sided)?;
+    if !first.left_lost {
+        return Ok(first);
+    }
+    let mut both = thick_restart(op, start, k, bound, options, false)?;
+    both.steps += first.steps;
+    Ok(both)
 }
 
 /// A linear operator on R^N given by its products with blocks of vectors (N x b).
@@ -766,6 +832,10 @@ pub(crate) struct TopSingular {
     pub(crate) steps: usize,
     pub(crate) converged: bool,
     pub(crate) exhausted: bool,
+    /// A one-sided run ([`Sides::Right`]): `residual` holds explicit residuals.
+    pub(crate) one_sided: bool,
+    /// A one-sided run whose explicit residuals missed the tolerance its recurrence met.
+    pub(crate) left_lost: bool,
 }
 
 /// Classical Gram-Schmidt of the column `x` (N x 1) against the columns of `basis` (N x j,
@@ -812,10 +882,16 @@ fn reorthogonalise_block(x: &mut Array2<f64>, basis: ArrayView2<'_, f64>) {
     gram_schmidt_sweep(&cols, xs, Some(&h2), false);
 }
 
-/// Rows per chunk of [`gram_schmidt_sweep`]: 8 KiB of x, which stays in the first-level cache
-/// while the basis streams past it, and a chunk of a 60-vector basis (480 KiB) that stays in
-/// the second-level cache between the update and the projection.
-const GS_ROWS: usize = 1024;
+/// Rows per chunk of [`gram_schmidt_sweep`] for vectors of length n: n / 16 within
+/// [1024, 65536], a function of n alone (so the chunks, and with them the bits, do not depend
+/// on the thread count), at least 16 chunks for the threads where n allows. Long chunks read
+/// each basis vector in long contiguous runs (up to 512 KiB, whose x stays in the second-level
+/// cache): at N = 10^6 the 20 largest took 47-51 s with chunks of 1024 rows, 44.7 s with 4096,
+/// 41.2 s with 16384 and 39.2 s with 65536 (one machine, one session, in that order;
+/// docs/logs/large_network_one_sided.log).
+fn gs_rows(n: usize) -> usize {
+    (n / 16).clamp(1024, 65536)
+}
 
 /// Basis vectors that [`gram_schmidt_sweep`] takes at a time: each element of x is loaded and
 /// stored once per group rather than once per vector (the 20 largest at N = 10^6 in
@@ -835,11 +911,12 @@ fn gram_schmidt_sweep(
 ) -> (Vec<f64>, f64) {
     let j = cols.len();
     let grouped = j / GS_GROUP * GS_GROUP;
+    let rows = gs_rows(xs.len());
     let partial: Vec<Vec<f64>> = xs
-        .par_chunks_mut(GS_ROWS)
+        .par_chunks_mut(rows)
         .enumerate()
         .map(|(c, xc)| {
-            let (lo, len) = (c * GS_ROWS, xc.len());
+            let (lo, len) = (c * rows, xc.len());
             let seg = |k: usize| &cols[k][lo..lo + len];
             if let Some(h) = h {
                 for k in (0..grouped).step_by(GS_GROUP) {
@@ -929,6 +1006,7 @@ fn thick_restart(
     k: usize,
     bound: usize,
     options: &MatrixFreeOptions,
+    one_sided: bool,
 ) -> Result<TopSingular, SpectralError> {
     let n = start.len();
     let m = options.extreme_basis.max(2 * k + 10).min(bound).max(1);
@@ -972,7 +1050,9 @@ fn thick_restart(
                 let bj = b[[j - 1, j]];
                 p.column_mut(0).scaled_add(-bj, &u.column(j - 1));
             }
-            reorthogonalise_block(&mut p, u.slice(s![.., ..j]));
+            if !one_sided || j == kept {
+                reorthogonalise_block(&mut p, u.slice(s![.., ..j]));
+            }
             let a = column_norm(&p);
             if !(a > BREAKDOWN * scale.max(f64::MIN_POSITIVE)) || !a.is_finite() {
                 size = j;
@@ -1013,6 +1093,8 @@ fn thick_restart(
                 steps,
                 converged: true,
                 exhausted: true,
+                one_sided,
+                left_lost: false,
             });
         }
         // The residual coupling of a run cut short by the budget is the last beta computed.
@@ -1033,12 +1115,37 @@ fn thick_restart(
                 .iter()
                 .all(|&r| r <= options.extreme_tol * smax);
         if converged || steps >= budget || keep == 0 {
+            if !one_sided {
+                return Ok(TopSingular {
+                    sigma: sigma[..kk].to_vec(),
+                    residual: residual[..kk].to_vec(),
+                    steps,
+                    converged,
+                    exhausted,
+                    one_sided,
+                    left_lost: false,
+                });
+            }
+            let wanted = &idx[..kk];
+            let explicit = explicit_residuals(
+                op,
+                v.slice(s![.., ..size]),
+                u.slice(s![.., ..size]),
+                (&qv, &pu),
+                wanted,
+                &sigma[..kk],
+            )?;
+            // kk products with A and kk with A^T: kk steps' worth.
+            steps += kk;
+            let met = explicit.iter().all(|&r| r <= options.extreme_tol * smax);
             return Ok(TopSingular {
                 sigma: sigma[..kk].to_vec(),
-                residual: residual[..kk].to_vec(),
+                residual: explicit,
                 steps,
-                converged,
+                converged: met,
                 exhausted,
+                one_sided,
+                left_lost: converged && !met,
             });
         }
         // Restart: V <- [V_m Q_keep, v_(m+1)], U <- U_m P_keep, B <- diag(Sigma_keep).
@@ -1055,6 +1162,89 @@ fn thick_restart(
         rho = (0..keep).map(|c| beta_m * pu[(size - 1, idx[c])]).collect();
         kept = keep;
     }
+}
+
+/// Ritz triplets whose residuals [`explicit_residuals`] takes at a time (a fixed-width
+/// block product of the sparse septuple).
+const RITZ_GROUP: usize = 8;
+
+/// The explicit residual r_c = sqrt(|A y - sigma_c x|^2 + |A^T x - sigma_c y|^2) of each
+/// wanted Ritz triplet of a thick restart, with y = V q_c / |V q_c| and x = U p_c / |U p_c|
+/// (q_c, p_c the columns `wanted[c]` of the projected matrix's right and left singular
+/// vectors `qp`), `sigma[c]` its Ritz value. The vector [x; y] / sqrt 2 is a unit vector whose
+/// residual for the augmented matrix [[0, A], [A^T, 0]] (eigenvalues +-sigma_i of A) is
+/// r_c / sqrt 2, so some singular value of A lies within r_c / sqrt 2 of sigma_c, whatever the
+/// orthogonality of U and V: the bound [`RitzValue::sigma_bound`] takes. Costs one product with
+/// A and one with A^T per triplet, in blocks of [`RITZ_GROUP`]. Deterministic: every element
+/// is the product of one row with one column, and the norms are summed row by row in order.
+fn explicit_residuals(
+    op: &dyn BlockOp,
+    v: ArrayView2<'_, f64>,
+    u: ArrayView2<'_, f64>,
+    qp: (&faer::Mat<f64>, &faer::Mat<f64>),
+    wanted: &[usize],
+    sigma: &[f64],
+) -> Result<Vec<f64>, SpectralError> {
+    let size = v.ncols();
+    let mut out = Vec::with_capacity(wanted.len());
+    for (group, sig) in wanted.chunks(RITZ_GROUP).zip(sigma.chunks(RITZ_GROUP)) {
+        let g = group.len();
+        let pick = |m: &faer::Mat<f64>| Array2::from_shape_fn((size, g), |(i, c)| m[(i, group[c])]);
+        let y = rows_times(v, &pick(qp.0));
+        let x = rows_times(u, &pick(qp.1));
+        let ay = op.apply(y.view())?;
+        let atx = op.apply_t(x.view())?;
+        let norms = |z: &Array2<f64>| {
+            let mut n2 = vec![0.0f64; g];
+            for row in z.rows() {
+                for (t, &e) in n2.iter_mut().zip(row) {
+                    *t += e * e;
+                }
+            }
+            n2.into_iter().map(f64::sqrt).collect::<Vec<_>>()
+        };
+        let (ny, nx) = (norms(&y), norms(&x));
+        let mut r2 = vec![0.0f64; g];
+        for (((yr, xr), ayr), atxr) in y
+            .rows()
+            .into_iter()
+            .zip(x.rows())
+            .zip(ay.rows())
+            .zip(atx.rows())
+        {
+            for c in 0..g {
+                let (yc, xc) = (yr[c] / ny[c], xr[c] / nx[c]);
+                let d1 = ayr[c] / ny[c] - sig[c] * xc;
+                let d2 = atxr[c] / nx[c] - sig[c] * yc;
+                r2[c] += d1 * d1 + d2 * d2;
+            }
+        }
+        for (c, r) in r2.into_iter().enumerate() {
+            // A Ritz vector of zero length (never from an orthonormal basis) bounds nothing.
+            let ok = ny[c] > 0.0 && nx[c] > 0.0;
+            out.push(if ok { r.sqrt() } else { f64::INFINITY });
+        }
+    }
+    Ok(out)
+}
+
+/// X R for X (N x size, any layout) and R (size x g) as a standard-layout N x g array, over
+/// fixed chunks of [`ROW_CHUNK`] rows in parallel: every element is one product of the same
+/// row with the same column, the same bits for any thread count.
+fn rows_times(x: ArrayView2<'_, f64>, r: &Array2<f64>) -> Array2<f64> {
+    let n = x.nrows();
+    let blocks: Vec<Array2<f64>> = (0..n)
+        .step_by(ROW_CHUNK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|lo| x.slice(s![lo..(lo + ROW_CHUNK).min(n), ..]).dot(r))
+        .collect();
+    let mut out = Array2::<f64>::zeros((n, r.ncols()));
+    for (c, block) in blocks.iter().enumerate() {
+        let lo = c * ROW_CHUNK;
+        out.slice_mut(s![lo..lo + block.nrows(), ..]).assign(block);
+    }
+    out
 }
 
 /// The SVD A = P diag(s) Q^T of a thick restart's projected matrix (size x size) with the
@@ -1562,6 +1752,158 @@ mod tests {
         (run(1), run(2))
     }
 
+    /// A dense operator A = Q1 diag(s) Q2^T with the given singular values.
+    struct DenseOp(Array2<f64>);
+
+    impl BlockOp for DenseOp {
+        fn apply(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError> {
+            Ok(self.0.dot(&v))
+        }
+        fn apply_t(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError> {
+            Ok(self.0.t().dot(&v))
+        }
+    }
+
+    fn dense_op(s: &[f64], seed: u64) -> DenseOp {
+        let n = s.len();
+        let (q1, q2) = (basis(n, n, seed), basis(n, n, seed + 1));
+        let mut a = q1.clone();
+        for (mut col, &sk) in a.columns_mut().into_iter().zip(s) {
+            col *= sk;
+        }
+        DenseOp(a.dot(&q2.t()))
+    }
+
+    /// The explicit residual of a triplet: ~0 for an exact one (u_i, v_i, sigma_i) taken
+    /// through arbitrary (non-orthonormal) bases, and exactly sqrt 2 |delta| for sigma_i +
+    /// delta, where the bound r / sqrt 2 is |delta|, the distance to sigma_i itself: both terms
+    /// of r are there, with the scaling of the bound.
+    #[test]
+    fn explicit_residuals_measure_the_distance_of_an_offset_triplet() {
+        let n = 40;
+        let s: Vec<f64> = (0..n).map(|i| 10.0 * 0.8f64.powi(i as i32)).collect();
+        let op = dense_op(&s, 3);
+        let mat = faer::Mat::<f64>::from_fn(n, n, |i, j| op.0[[i, j]]);
+        let (pu, sv, qv) = dense_svd(mat.as_ref(), false).unwrap();
+        // Bases V = U = a scaled, non-orthogonal mix of the first 6 columns and q, p chosen
+        // so that V q and U p are the singular vectors of the wanted values (times 3 and 0.5).
+        let size = 6;
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mix = Array2::from_shape_fn((size, size), |(i, j)| {
+            if i == j {
+                2.0
+            } else {
+                rng.random_range(-0.5..0.5)
+            }
+        });
+        let inv = {
+            let m = faer::Mat::<f64>::from_fn(size, size, |i, j| mix[[i, j]]);
+            let inv = faer::linalg::solvers::DenseSolveCore::inverse(&m.partial_piv_lu());
+            Array2::from_shape_fn((size, size), |(i, j)| inv[(i, j)])
+        };
+        let first = |m: &faer::Mat<f64>| Array2::from_shape_fn((n, size), |(i, j)| m[(i, j)]);
+        let (vb, ub) = (first(&qv).dot(&mix), first(&pu).dot(&mix));
+        // V q_c = 3 v_c and U p_c = 0.5 u_c for c < size.
+        let q = faer::Mat::<f64>::from_fn(size, size, |i, j| 3.0 * inv[[i, j]]);
+        let p = faer::Mat::<f64>::from_fn(size, size, |i, j| 0.5 * inv[[i, j]]);
+        let wanted = [0, 2, 5];
+        let exact: Vec<f64> = wanted.iter().map(|&c| sv[c]).collect();
+        let r = explicit_residuals(&op, vb.view(), ub.view(), (&q, &p), &wanted, &exact).unwrap();
+        for (c, &rc) in r.iter().enumerate() {
+            // Rounding: a few eps |A| per element, over sqrt(n) elements.
+            assert!(rc < 1e-12 * s[0], "exact triplet {c}: residual {rc:e}");
+        }
+        for delta in [1e-3, -0.25] {
+            let off: Vec<f64> = exact.iter().map(|x| x + delta).collect();
+            let r = explicit_residuals(&op, vb.view(), ub.view(), (&q, &p), &wanted, &off).unwrap();
+            for &rc in &r {
+                let bound = rc / std::f64::consts::SQRT_2;
+                assert!(
+                    (bound - delta.abs()).abs() < 1e-12 * s[0],
+                    "offset {delta}: bound {bound}"
+                );
+            }
+        }
+    }
+
+    /// One-sided runs on operators from well- to ill-conditioned (singular values 10 down to
+    /// 10^-14): the explicit bounds hold against the dense SVD, the values agree with a
+    /// two-sided run, and where the left vectors lose the orthogonality the recurrence's
+    /// bounds assume the run says so (and `extreme_singular_values` would rerun it).
+    #[test]
+    fn one_sided_bounds_hold_from_well_to_ill_conditioned() {
+        let n = 300;
+        for (floor, seed) in [(1e-1, 1u64), (1e-8, 2), (1e-14, 3)] {
+            let s: Vec<f64> = (0..n)
+                .map(|i| 10.0 * (floor / 10.0f64).powf(i as f64 / (n - 1) as f64))
+                .collect();
+            let op = dense_op(&s, seed);
+            let start = rademacher(n, seed, 0);
+            let options = MatrixFreeOptions {
+                n_extreme: 6,
+                extreme_basis: 22,
+                extreme_tol: 1e-10,
+                ..Default::default()
+            };
+            let one = thick_restart(&op, start.view(), 6, n, &options, true).unwrap();
+            let two = thick_restart(&op, start.view(), 6, n, &options, false).unwrap();
+            assert!(one.converged && !one.left_lost, "floor {floor:e}");
+            assert!(one.one_sided && !two.one_sided);
+            for (c, (&sig, &res)) in one.sigma.iter().zip(&one.residual).enumerate() {
+                let near = s
+                    .iter()
+                    .map(|t| (t - sig).abs())
+                    .fold(f64::INFINITY, f64::min);
+                // The dense singular values are exact here (the operator is built from them);
+                // its products carry eps |A| rounding.
+                assert!(
+                    near <= res / std::f64::consts::SQRT_2 + 1e-13 * s[0],
+                    "floor {floor:e}, value {c}: {sig} is {near:e} from the spectrum, bound {res:e}"
+                );
+                if one.converged {
+                    assert!((sig - two.sigma[c]).abs() <= 1e-10 * s[0]);
+                }
+            }
+        }
+    }
+
+    /// An operator whose transpose is not its product's (A^T + E, |E| ~ 1e-6 |A|), as a
+    /// faulty network's M^T would be: the one-sided recurrence converges on its own
+    /// assumptions, the explicit residuals see |E| and say the left side was lost, and the
+    /// run is redone with both sides (steps added; the rerun's recurrence bounds are all the
+    /// two-sided method can offer).
+    #[test]
+    fn explicit_residuals_catch_an_inconsistent_transpose() {
+        struct Skewed(DenseOp, Array2<f64>);
+        impl BlockOp for Skewed {
+            fn apply(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError> {
+                self.0.apply(v)
+            }
+            fn apply_t(&self, v: ArrayView2<'_, f64>) -> Result<Array2<f64>, SpectralError> {
+                Ok(self.0.apply_t(v)? + self.1.dot(&v))
+            }
+        }
+        let n = 200;
+        let s: Vec<f64> = (0..n).map(|i| 10.0 * 0.97f64.powi(i as i32)).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let e = Array2::from_shape_fn((n, n), |_| 1e-6 * rng.random_range(-1.0..1.0));
+        let op = Skewed(dense_op(&s, 7), e);
+        let start = rademacher(n, 1, 0);
+        let options = MatrixFreeOptions {
+            n_extreme: 4,
+            extreme_basis: 18,
+            ..Default::default()
+        };
+        let one = thick_restart(&op, start.view(), 4, n, &options, true).unwrap();
+        assert!(one.left_lost && !one.converged, "{:?}", one.residual);
+        assert!(one.residual.iter().any(|&r| r > options.extreme_tol * 10.0));
+        let run = single_vector_run(&op, start.view(), 4, n, &options, true).unwrap();
+        assert!(!run.one_sided && run.steps > one.steps);
+        let two = thick_restart(&op, start.view(), 4, n, &options, false).unwrap();
+        assert_eq!(run.sigma, two.sigma);
+        assert_eq!(run.steps, one.steps + two.steps);
+    }
+
     /// An orthonormal N x j basis in column-major order (Gram-Schmidt of seeded columns).
     fn basis(n: usize, j: usize, seed: u64) -> Array2<f64> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -1624,8 +1966,9 @@ mod tests {
     fn grouped_sweeps_are_the_one_vector_sweeps_bit_for_bit() {
         fn reference(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Vec<f64>, f64) {
             let mut total = vec![0.0; cols.len() + 1];
-            for (c, xc) in xs.chunks_mut(GS_ROWS).enumerate() {
-                let (lo, len) = (c * GS_ROWS, xc.len());
+            let rows = gs_rows(xs.len());
+            for (c, xc) in xs.chunks_mut(rows).enumerate() {
+                let (lo, len) = (c * rows, xc.len());
                 if let Some(h) = h {
                     for (q, &hk) in cols.iter().zip(h) {
                         for (xi, &qi) in xc.iter_mut().zip(&q[lo..lo + len]) {
@@ -1641,7 +1984,8 @@ mod tests {
             let norm2 = total.pop().unwrap();
             (total, norm2)
         }
-        let n = 3 * GS_ROWS + 7;
+        // Three whole chunks of 1024 rows and a partial one.
+        let n = 3 * gs_rows(0) + 7;
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         for j in [3, 4, 9] {
             let q: Vec<Vec<f64>> = (0..j)
