@@ -882,16 +882,11 @@ fn reorthogonalise_block(x: &mut Array2<f64>, basis: ArrayView2<'_, f64>) {
     gram_schmidt_sweep(&cols, xs, Some(&h2), false);
 }
 
-/// Rows per chunk of [`gram_schmidt_sweep`] for vectors of length n: n / 16 within
-/// [1024, 65536], a function of n alone (so the chunks, and with them the bits, do not depend
-/// on the thread count), at least 16 chunks for the threads where n allows. Long chunks read
-/// each basis vector in long contiguous runs (up to 512 KiB, whose x stays in the second-level
-/// cache): at N = 10^6 the 20 largest took 47-51 s with chunks of 1024 rows, 44.7 s with 4096,
-/// 41.2 s with 16384 and 39.2 s with 65536 (one machine, one session, in that order;
-/// docs/logs/large_network_one_sided.log).
-fn gs_rows(n: usize) -> usize {
-    (n / 16).clamp(1024, 65536)
-}
+/// Rows per chunk of [`gram_schmidt_sweep`]: 8 KiB of x, which stays in the first-level cache
+/// while the basis streams past it, and a chunk of a 60-vector basis (480 KiB) that stays in
+/// the second-level cache between the update and the projection. (Chunks of N / 16 rows, 62,500
+/// at N = 10^6, made no measurable difference there: docs/logs/large_network_one_sided.log.)
+const GS_ROWS: usize = 1024;
 
 /// Basis vectors that [`gram_schmidt_sweep`] takes at a time: each element of x is loaded and
 /// stored once per group rather than once per vector (the 20 largest at N = 10^6 in
@@ -911,12 +906,11 @@ fn gram_schmidt_sweep(
 ) -> (Vec<f64>, f64) {
     let j = cols.len();
     let grouped = j / GS_GROUP * GS_GROUP;
-    let rows = gs_rows(xs.len());
     let partial: Vec<Vec<f64>> = xs
-        .par_chunks_mut(rows)
+        .par_chunks_mut(GS_ROWS)
         .enumerate()
         .map(|(c, xc)| {
-            let (lo, len) = (c * rows, xc.len());
+            let (lo, len) = (c * GS_ROWS, xc.len());
             let seg = |k: usize| &cols[k][lo..lo + len];
             if let Some(h) = h {
                 for k in (0..grouped).step_by(GS_GROUP) {
@@ -1165,8 +1159,8 @@ fn thick_restart(
 }
 
 /// Ritz triplets whose residuals [`explicit_residuals`] takes at a time (a fixed-width
-/// block product of the sparse septuple).
-const RITZ_GROUP: usize = 8;
+/// block product of the sparse septuple; its four N x 4 blocks are 128 MB at N = 10^6).
+const RITZ_GROUP: usize = 4;
 
 /// The explicit residual r_c = sqrt(|A y - sigma_c x|^2 + |A^T x - sigma_c y|^2) of each
 /// wanted Ritz triplet of a thick restart, with y = V q_c / |V q_c| and x = U p_c / |U p_c|
@@ -1966,9 +1960,8 @@ mod tests {
     fn grouped_sweeps_are_the_one_vector_sweeps_bit_for_bit() {
         fn reference(cols: &[&[f64]], xs: &mut [f64], h: Option<&[f64]>) -> (Vec<f64>, f64) {
             let mut total = vec![0.0; cols.len() + 1];
-            let rows = gs_rows(xs.len());
-            for (c, xc) in xs.chunks_mut(rows).enumerate() {
-                let (lo, len) = (c * rows, xc.len());
+            for (c, xc) in xs.chunks_mut(GS_ROWS).enumerate() {
+                let (lo, len) = (c * GS_ROWS, xc.len());
                 if let Some(h) = h {
                     for (q, &hk) in cols.iter().zip(h) {
                         for (xi, &qi) in xc.iter_mut().zip(&q[lo..lo + len]) {
@@ -1984,8 +1977,7 @@ mod tests {
             let norm2 = total.pop().unwrap();
             (total, norm2)
         }
-        // Three whole chunks of 1024 rows and a partial one.
-        let n = 3 * gs_rows(0) + 7;
+        let n = 3 * GS_ROWS + 7;
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         for j in [3, 4, 9] {
             let q: Vec<Vec<f64>> = (0..j)
