@@ -64,7 +64,8 @@ pub struct MatrixFreeOptions {
     /// How many of the largest and of the smallest singular values of M to compute.
     pub n_extreme: usize,
     /// The most Golub-Kahan steps for each end of the extreme singular values, over all
-    /// restarts.
+    /// restarts (a one-sided run adds the k steps' worth of its explicit residuals, and a
+    /// two-sided rerun has a budget of its own).
     pub extreme_max_steps: usize,
     /// The most basis vectors the extreme singular values keep before a thick restart (at
     /// least 2 `n_extreme` + 10 are used; capped at min(2r + 1, N), where the Krylov space is
@@ -121,7 +122,7 @@ pub enum Sides {
     /// the Gram-Schmidt work of [`Sides::Both`]. The Ritz vectors in V stay orthonormal (so no
     /// spurious copies of a converged value), but U may lose orthogonality where M is
     /// ill-conditioned, and then beta_m |p_(m,j)| is no longer a bound: so a run that stops
-    /// takes the residuals of its wanted Ritz triplets explicitly (2k products with M and M^T,
+    /// takes the residuals of its wanted Ritz triplets explicitly (k products with M, k with M^T,
     /// [`ExtremeSpectrum::one_sided`]) and, should one of them miss the tolerance the
     /// recurrence claimed, runs again with both sides. Where the basis may hold the whole
     /// Krylov space (2r + 1 <= `extreme_basis`), both sides run: an exhausted space is then
@@ -575,7 +576,8 @@ pub struct ExtremeSpectrum {
     pub largest: Vec<RitzValue>,
     /// The smallest, ascending (at most k).
     pub smallest: Vec<RitzValue>,
-    /// Golub-Kahan steps taken (products with M or M^-1 and their transposes), both ends.
+    /// Golub-Kahan steps taken (products with M or M^-1 and their transposes), both ends,
+    /// with the products of the explicit residuals of one-sided runs.
     pub steps: usize,
     /// Whether every one of `largest` met the tolerance (or the Krylov space was exhausted).
     pub largest_converged: bool,
