@@ -13,7 +13,8 @@ use septuple::io::{
     SampleInputs,
 };
 use septuple::spectral::{
-    analyze as analyze_network, AnalysisOptions, Faer, Method, Reorthogonalisation, SpectrumBackend,
+    analyze as analyze_network, AnalysisOptions, Faer, Method, Reorthogonalisation, Sides,
+    SpectrumBackend,
 };
 use septuple::thermo::Landscape;
 use septuple::train::Batch;
@@ -175,6 +176,11 @@ struct AnalyzeArgs {
     /// while a batch's vectors fit 4 GiB) [default: auto].
     #[arg(long, value_name = "HOW", value_parser = reorthogonalisation)]
     reorthogonalisation: Option<Reorthogonalisation>,
+    /// matrix-free: which Golub-Kahan vectors of the extreme eigenvalues are reorthogonalised:
+    /// right (V only, the bounds then taken as explicit residuals, with a rerun on both sides
+    /// should one miss the tolerance) or both [default: right].
+    #[arg(long, value_name = "SIDES", value_parser = sides)]
+    extreme_sides: Option<Sides>,
     /// dense and structured: the linear-algebra backend, faer (pure Rust) or lapack (the
     /// system OpenBLAS; needs a build with `--features openblas`).
     #[arg(long, value_name = "NAME", default_value = "faer", value_parser = backend_name)]
@@ -281,6 +287,14 @@ fn reorthogonalisation(s: &str) -> Result<Reorthogonalisation, String> {
         "none" => Ok(Reorthogonalisation::None),
         "auto" => Ok(Reorthogonalisation::Auto),
         _ => Err("expected one of: full, none, auto".to_string()),
+    }
+}
+
+fn sides(s: &str) -> Result<Sides, String> {
+    match s.trim() {
+        "right" => Ok(Sides::Right),
+        "both" => Ok(Sides::Both),
+        _ => Err("expected one of: right, both".to_string()),
     }
 }
 
@@ -417,6 +431,9 @@ fn analyze(a: AnalyzeArgs) -> Result {
     if let Some(r) = a.reorthogonalisation {
         mf.reorthogonalisation = r;
     }
+    if let Some(sides) = a.extreme_sides {
+        mf.extreme_sides = sides;
+    }
     if a.method != Method::MatrixFree
         && a.method != Method::Auto
         && (a.probes.is_some()
@@ -425,10 +442,11 @@ fn analyze(a: AnalyzeArgs) -> Result {
             || a.quadrature_tol.is_some()
             || a.max_lanczos_steps.is_some()
             || a.seed.is_some()
-            || a.reorthogonalisation.is_some())
+            || a.reorthogonalisation.is_some()
+            || a.extreme_sides.is_some())
     {
         eprintln!(
-            "septuple: warning: --probes, --tol, --lanczos-steps, --quadrature-tol, --max-lanczos-steps, --seed and --reorthogonalisation apply to the matrix-free method only; --method {} ignores them",
+            "septuple: warning: --probes, --tol, --lanczos-steps, --quadrature-tol, --max-lanczos-steps, --seed, --reorthogonalisation and --extreme-sides apply to the matrix-free method only; --method {} ignores them",
             a.method
         );
     }

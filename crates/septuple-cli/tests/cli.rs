@@ -408,6 +408,15 @@ fn matrix_free_agrees_with_dense_on_the_fixture() {
     let bad = septuple(&["analyze", &model, "--reorthogonalisation", "some"]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("expected one of: full, none, auto"));
+    // Both sides reorthogonalised: the recurrence's bounds, and the key says so.
+    let mut both_args = base.to_vec();
+    both_args.extend(["--method", "matrix-free", "--extreme-sides", "both"]);
+    let both = json_of(&both_args);
+    assert_eq!(both["matrix_free"]["extreme_one_sided"], false);
+    assert!(mf["matrix_free"]["extreme_one_sided"].is_boolean());
+    let bad = septuple(&["analyze", &model, "--extreme-sides", "left"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("expected one of: right, both"));
 }
 
 #[test]

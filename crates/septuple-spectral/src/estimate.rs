@@ -53,6 +53,10 @@ pub struct MatrixFreeInfo {
     /// ([`Reorthogonalisation`](crate::Reorthogonalisation)).
     #[serde(default = "yes")]
     pub reorthogonalised: bool,
+    /// Whether the extreme eigenvalues came from one-sided runs, their bounds explicit
+    /// residuals ([`Sides`](crate::Sides), [`ExtremeSpectrum::one_sided`](crate::ExtremeSpectrum)).
+    #[serde(default)]
+    pub extreme_one_sided: bool,
 }
 
 fn yes() -> bool {
@@ -295,6 +299,7 @@ impl EstimatedSummary {
             smallest_converged: extremes.smallest_converged,
             doublings: slq.doublings,
             reorthogonalised: slq.reorthogonalised,
+            extreme_one_sided: extremes.one_sided,
         };
         let (fine, coarse) = (
             point_values(q, tol, known),
