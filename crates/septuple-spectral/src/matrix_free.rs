@@ -495,12 +495,21 @@ fn divide_rows(x: &mut Array2<f64>, divisor: &[Option<f64>]) {
     });
 }
 
-/// Two passes of classical Gram-Schmidt of `x` against every vector of `basis`.
+/// Classical Gram-Schmidt of `x` against every vector of `basis` (orthonormal), repeated when
+/// the DGKS test asks for it: the sweeps of [`reorthogonalise_block`] over fixed chunks of
+/// rows, so the bits do not depend on the thread count.
 fn reorthogonalise(x: &mut Array1<f64>, basis: &[Array1<f64>]) {
-    for _ in 0..2 {
-        for q in basis {
-            let h = q.dot(x);
-            x.scaled_add(-h, q);
+    let cols: Option<Vec<&[f64]>> = basis.iter().map(|q| q.as_slice()).collect();
+    match (cols, x.as_slice_mut()) {
+        (Some(cols), Some(xs)) => reorthogonalise_slices(&cols, xs),
+        _ => {
+            // Arrays built here are contiguous; this keeps the function total.
+            for _ in 0..2 {
+                for q in basis {
+                    let h = q.dot(x);
+                    x.scaled_add(-h, q);
+                }
+            }
         }
     }
 }
@@ -858,8 +867,6 @@ pub(crate) struct TopSingular {
 /// taken over a fixed chunk of rows and the chunks added in order, so the bits do not depend
 /// on the thread count. Other layouts: two passes of matrix products.
 fn reorthogonalise_block(x: &mut Array2<f64>, basis: ArrayView2<'_, f64>) {
-    /// ARPACK's constant for the DGKS test (dgetv0, dsaitr: 0.717 ~ 1/sqrt(2)).
-    const DGKS: f64 = 0.717;
     let j = basis.ncols();
     if j == 0 {
         return;
@@ -874,14 +881,25 @@ fn reorthogonalise_block(x: &mut Array2<f64>, basis: ArrayView2<'_, f64>) {
         }
         return;
     };
-    let (h, norm2) = gram_schmidt_sweep(&cols, xs, None, true);
-    let projected: f64 = h.iter().map(|x| x * x).sum();
-    if norm2 - projected >= DGKS * DGKS * norm2 {
-        gram_schmidt_sweep(&cols, xs, Some(&h), false);
+    reorthogonalise_slices(&cols, xs);
+}
+
+/// The sweeps of [`reorthogonalise_block`] for `x` against the orthonormal vectors `cols`
+/// (each at least as long as x), with its DGKS decision.
+fn reorthogonalise_slices(cols: &[&[f64]], xs: &mut [f64]) {
+    /// ARPACK's constant for the DGKS test (dgetv0, dsaitr: 0.717 ~ 1/sqrt(2)).
+    const DGKS: f64 = 0.717;
+    if cols.is_empty() {
         return;
     }
-    let (h2, _) = gram_schmidt_sweep(&cols, xs, Some(&h), true);
-    gram_schmidt_sweep(&cols, xs, Some(&h2), false);
+    let (h, norm2) = gram_schmidt_sweep(cols, xs, None, true);
+    let projected: f64 = h.iter().map(|x| x * x).sum();
+    if norm2 - projected >= DGKS * DGKS * norm2 {
+        gram_schmidt_sweep(cols, xs, Some(&h), false);
+        return;
+    }
+    let (h2, _) = gram_schmidt_sweep(cols, xs, Some(&h), true);
+    gram_schmidt_sweep(cols, xs, Some(&h2), false);
 }
 
 /// Rows per chunk of [`gram_schmidt_sweep`]: 8 KiB of x, which stays in the first-level cache
