@@ -3,7 +3,8 @@
 //! ([`Network::apply_m`], [`Network::apply_mt`]) are used, O(nnz(w)) per vector and step.
 //!
 //! Both estimators run Golub-Kahan-Lanczos bidiagonalisation of M with full
-//! reorthogonalisation (classical Gram-Schmidt applied twice) rather than Lanczos on G: the
+//! reorthogonalisation (classical Gram-Schmidt, applied a second time where the DGKS test asks
+//! for it) rather than Lanczos on G: the
 //! Ritz values of G are the squared singular values of the small bidiagonal B, which a
 //! backward-stable SVD gives to eps * sigma_max absolute in sigma, i.e. to relative accuracy
 //! eps * cond(M) in lambda = sigma^2, where the eigenvalues of the tridiagonal T = B^T B
