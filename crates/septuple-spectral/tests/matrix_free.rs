@@ -225,6 +225,37 @@ fn error_bars_cover_the_truth_200_trials() {
 }
 
 /// Same seed, same bits, with rayon pools of 1 and 2 threads.
+/// The fully reorthogonalised quadrature at N = 2,650: its Gram-Schmidt sweeps run over three
+/// chunks of rows, which two threads share, and must give the same bits as one.
+#[test]
+fn reorthogonalised_quadrature_is_deterministic_across_thread_counts() {
+    use septuple_spectral::Reorthogonalisation;
+    let net = Layered::random(&[1500, 1140, 10], Builtin::Tanh, Init::TorchLinear, 4).unwrap();
+    let mean = mean_state(&net, 3);
+    let fp = net.derivatives_at(mean.view()).unwrap();
+    let opts = MatrixFreeOptions {
+        max_probes: 8,
+        min_probes: 8,
+        batch: 4,
+        max_steps: 30,
+        rel_tol: 0.0,
+        seed: 5,
+        reorthogonalisation: Reorthogonalisation::Full,
+        ..Default::default()
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[]).unwrap())
+    };
+    let (a, b) = (run(1), run(2));
+    assert!(a.reorthogonalised);
+    assert_eq!(a.probes, 8);
+    assert_eq!(a, b);
+}
+
 #[test]
 fn deterministic_across_thread_counts() {
     let net = Layered::random(&[40, 30, 10], Builtin::Tanh, Init::TorchLinear, 2).unwrap();
