@@ -498,21 +498,18 @@ fn divide_rows(x: &mut Array2<f64>, divisor: &[Option<f64>]) {
 
 /// Classical Gram-Schmidt of `x` against every vector of `basis` (orthonormal), repeated when
 /// the DGKS test asks for it: the sweeps of [`reorthogonalise_block`] over fixed chunks of
-/// rows, so the bits do not depend on the thread count.
+/// rows, so the bits do not depend on the thread count. `x` and the basis are owned vectors
+/// that [`golub_kahan`] builds itself (`to_owned` columns, and their quotients), so they are
+/// contiguous: there is no other layout to handle.
 fn reorthogonalise(x: &mut Array1<f64>, basis: &[Array1<f64>]) {
-    let cols: Option<Vec<&[f64]>> = basis.iter().map(|q| q.as_slice()).collect();
-    match (cols, x.as_slice_mut()) {
-        (Some(cols), Some(xs)) => reorthogonalise_slices(&cols, xs),
-        _ => {
-            // Arrays built here are contiguous; this keeps the function total.
-            for _ in 0..2 {
-                for q in basis {
-                    let h = q.dot(x);
-                    x.scaled_add(-h, q);
-                }
-            }
-        }
-    }
+    let cols: Vec<&[f64]> = basis
+        .iter()
+        .map(|q| q.as_slice().expect("an owned, contiguous basis vector"))
+        .collect();
+    reorthogonalise_slices(
+        &cols,
+        x.as_slice_mut().expect("an owned, contiguous vector"),
+    );
 }
 
 /// The SVD of the m x m upper bidiagonal: singular values (descending), the last row of the

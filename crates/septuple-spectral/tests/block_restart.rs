@@ -5,6 +5,9 @@ use ndarray::{Array1, Array2};
 use septuple_core::{Builtin, DenseBudget, Init, Layered, Network, SparseSeptuple};
 use septuple_spectral::{extreme_singular_values, spectrum, Faer, MatrixFreeOptions, Method};
 
+mod common;
+use common::on_1_and_2_threads;
+
 fn inputs(n_in: usize, samples: usize, seed: usize) -> Array2<f64> {
     Array2::from_shape_fn((samples, n_in), |(s, i)| {
         (((s * 31 + i * 17 + seed) % 97) as f64 / 97.0).powi(2)
@@ -120,14 +123,7 @@ fn blocks_are_deterministic_across_thread_counts() {
         smallest: false,
         ..Default::default()
     };
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| extreme_singular_values(&net, fp.view(), &opts).unwrap())
-    };
-    let (a, b) = (run(1), run(2));
+    let (a, b) = on_1_and_2_threads(|| extreme_singular_values(&net, fp.view(), &opts).unwrap());
     assert_eq!(a.block, 4);
     assert!(a.steps > 16, "no restart in {} steps", a.steps);
     assert_eq!(a, b);

@@ -11,6 +11,9 @@ use septuple_spectral::{
 };
 use septuple_thermo::{SpectralMeasure, ThermoEstimate, ThermoPoint};
 
+mod common;
+use common::on_1_and_2_threads;
+
 fn mean_state(net: &Layered<Builtin>, seed: u64) -> Array1<f64> {
     let n_in = net.layer_sizes()[0];
     let x = Array2::from_shape_fn((20, n_in), |(s, i)| {
@@ -224,7 +227,6 @@ fn error_bars_cover_the_truth_200_trials() {
     }
 }
 
-/// Same seed, same bits, with rayon pools of 1 and 2 threads.
 /// The fully reorthogonalised quadrature at N = 2,650: its Gram-Schmidt sweeps run over three
 /// chunks of rows, which two threads share, and must give the same bits as one.
 #[test]
@@ -243,19 +245,14 @@ fn reorthogonalised_quadrature_is_deterministic_across_thread_counts() {
         reorthogonalisation: Reorthogonalisation::Full,
         ..Default::default()
     };
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[]).unwrap())
-    };
-    let (a, b) = (run(1), run(2));
+    let (a, b) =
+        on_1_and_2_threads(|| stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[]).unwrap());
     assert!(a.reorthogonalised);
     assert_eq!(a.probes, 8);
     assert_eq!(a, b);
 }
 
+/// Same seed, same bits, with rayon pools of 1 and 2 threads.
 #[test]
 fn deterministic_across_thread_counts() {
     let net = Layered::random(&[40, 30, 10], Builtin::Tanh, Init::TorchLinear, 2).unwrap();
@@ -270,21 +267,13 @@ fn deterministic_across_thread_counts() {
         seed: 9,
         ..Default::default()
     };
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let mu2 = |l: f64| l.ln().powi(2);
-            let slq =
-                stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[Monitor::value(&mu2)])
-                    .unwrap();
-            let ext = extreme_singular_values(&net, fp.view(), &opts).unwrap();
-            (slq, ext)
-        })
-    };
-    let (a, b) = (run(1), run(2));
+    let (a, b) = on_1_and_2_threads(|| {
+        let mu2 = |l: f64| l.ln().powi(2);
+        let slq =
+            stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[Monitor::value(&mu2)]).unwrap();
+        let ext = extreme_singular_values(&net, fp.view(), &opts).unwrap();
+        (slq, ext)
+    });
     assert_eq!(a.0, b.0);
     assert_eq!(a.1, b.1);
     assert!(a.0.probes >= 8);
@@ -489,14 +478,8 @@ fn analysis_is_deterministic_across_thread_counts() {
         .with_thermo(1.0, 0.0);
     opts.matrix_free.seed = 5;
     opts.matrix_free.batch = 4;
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| analyze(&net, x.view(), &opts, &Faer::default()).unwrap())
-    };
-    assert_eq!(run(1), run(2));
+    let (a, b) = on_1_and_2_threads(|| analyze(&net, x.view(), &opts, &Faer::default()).unwrap());
+    assert_eq!(a, b);
 }
 
 #[test]
@@ -784,18 +767,11 @@ fn chunked_passes_are_deterministic_across_thread_counts() {
         reorthogonalisation: Reorthogonalisation::None,
         ..Default::default()
     };
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| {
-                let slq = stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[]).unwrap();
-                let ext = extreme_singular_values(&net, fp.view(), &opts).unwrap();
-                (slq, ext)
-            })
-    };
-    let (a, b) = (run(1), run(2));
+    let (a, b) = on_1_and_2_threads(|| {
+        let slq = stochastic_lanczos_quadrature(&net, fp.view(), &opts, &[]).unwrap();
+        let ext = extreme_singular_values(&net, fp.view(), &opts).unwrap();
+        (slq, ext)
+    });
     assert!(!a.0.reorthogonalised);
     assert_eq!(a.0, b.0);
     assert_eq!(a.1, b.1);
@@ -809,14 +785,8 @@ fn the_unit_subspace_is_deterministic_across_thread_counts() {
     let net = Layered::random(&[1200, 600, 10], Builtin::Tanh, Init::TorchLinear, 4).unwrap();
     let mean = mean_state(&net, 1);
     let fp = net.derivatives_at(mean.view()).unwrap();
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| unit_subspace(&net, fp.view(), DenseBudget::default()).unwrap())
-    };
-    let (a, b) = (run(1), run(2));
+    let (a, b) =
+        on_1_and_2_threads(|| unit_subspace(&net, fp.view(), DenseBudget::default()).unwrap());
     assert_eq!(a.ncols(), 1200 - 600);
     assert_eq!(a, b);
 }
